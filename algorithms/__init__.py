@@ -1,0 +1,23 @@
+"""The granularity family: each algorithm is a registered `PolicyGradient` configuration.
+
+This package imports nothing from `harness/` or `tasks/`: tensors in, loss out. Built-ins register
+themselves here; `harness.plugins` adds entry points (group `grainbench.algorithms`) and lazy loading.
+"""
+
+from __future__ import annotations
+
+ALGORITHMS: dict[str, type] = {}
+BUILTIN_MODULES = ("algorithms.grpo",)
+
+
+def register(name: str):
+    """Class decorator: make an algorithm available under `name` (duplicates refused)."""
+
+    def decorate(cls):
+        if name in ALGORITHMS and ALGORITHMS[name] is not cls:
+            raise ValueError(f"duplicate algorithm name {name!r}: already {ALGORITHMS[name]!r}")
+        ALGORITHMS[name] = cls
+        cls.name = name
+        return cls
+
+    return decorate

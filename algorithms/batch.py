@@ -1,0 +1,47 @@
+"""The rollout batch: what an engine sampled, as tensors the objectives read.
+
+It lives here, with its consumer, so `algorithms/` stays free of the harness. Every tensor is
+(B, T) over *response* tokens: row i is one sampled response, `mask` marks its real tokens. Rows may
+be padded left or right; the pieces locate tokens through `mask` alone, so padding never matters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class RolloutBatch:
+    response_ids: Tensor  # (B, T) long; any pad id where mask is 0
+    mask: Tensor  # (B, T) bool: real response tokens
+    old_logp: Tensor  # (B, T) behaviour log-probs of the sampled tokens
+    rewards: Tensor  # (B,) scalar reward per response
+    group: Tensor  # (B,) long: responses to the same prompt share a group id
+    max_new_tokens: int  # the generation limit (Dr. GRPO's constant normaliser)
+    entropy: Tensor | None = None  # (B, T) behaviour entropy per token, where an algorithm needs it
+    # Filled by Algorithm.prepare:
+    advantages: Tensor | None = None  # (B, T)
+    units: Tensor | None = None  # (B, T) long unit index within each response; -1 on padding
+    loss_mask: Tensor | None = None  # (B, T) bool: tokens that enter the policy loss
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return self.rewards.shape[0]
+
+    def select(self, index: Tensor) -> "RolloutBatch":
+        """Rows `index` of every (B, ...) tensor: a minibatch."""
+        picked = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Tensor) and value.dim() >= 1 and value.shape[0] == self.size:
+                picked[f.name] = value[index]
+        return replace(self, **picked)
+
+
+def token_positions(mask: Tensor) -> Tensor:
+    """Index of each token within its response (0, 1, ...), -1 on padding; padding-side agnostic."""
+    return torch.where(mask, mask.long().cumsum(dim=1) - 1, torch.full_like(mask, -1, dtype=torch.long))

@@ -1,0 +1,132 @@
+"""The one policy-gradient code path: partition → ratio → advantage → aggregation.
+
+An algorithm is a `PolicyGradient` subclass: a dataclass whose fields are its hyper-parameters
+(overridable from a suite) and whose defaults pick the pieces. Only genuinely new behaviour is code
+(a partition, an advantage estimator). The loss below is shared by every algorithm, so leaderboard
+differences come from the choices, not from implementation accidents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import ClassVar, Protocol
+
+import torch
+from torch import Tensor
+
+from algorithms.advantages import OUTCOME_ADVANTAGES, broadcast
+from algorithms.aggregation import AGGREGATIONS, aggregate
+from algorithms.batch import RolloutBatch
+from algorithms.ratios import RATIOS, log_ratio
+from algorithms.units import token_units
+
+LOG_RATIO_LIMIT = 20.0  # exp(±20) keeps float32 finite; beyond it the clip has long since applied
+
+
+class ValueEstimator(Protocol):
+    """Harness service for Monte-Carlo values: mean reward of `n` continuations of each prefix.
+
+    `prefixes` holds (row, length) pairs: response `row` of the batch cut after `length` tokens.
+    The harness generates through its engine, scores with the task, and charges the budget.
+    """
+
+    def __call__(self, prefixes: list[tuple[int, int]], n: int) -> Tensor: ...
+
+
+@dataclass
+class PolicyGradient:
+    """Token-level clipped policy gradient with group outcome advantages (the family's base)."""
+
+    ratio: str = "token"
+    advantage: str = "zscore"
+    aggregation: str = "seq_mean_token_mean"
+    clip_low: float = 0.2
+    clip_high: float = 0.2
+    clip: bool = True
+    kl_coef: float = 0.0
+
+    unit: ClassVar[str] = "token"
+    version: ClassVar[str] = "1"
+    on_policy_only: ClassVar[bool] = False  # REINFORCE: one update per rollout batch
+
+    def __post_init__(self) -> None:
+        checks = {
+            "ratio": (self.ratio, RATIOS),
+            "aggregation": (self.aggregation, AGGREGATIONS),
+            "advantage": (self.advantage, self.advantage_choices()),
+        }
+        for name, (value, valid) in checks.items():
+            if value not in valid:
+                raise ValueError(f"{name} must be one of {', '.join(valid)}; got {value!r}")
+        if self.clip and not (0 < self.clip_low < 1 and self.clip_high > 0):
+            raise ValueError(f"clip range must satisfy 0 < clip_low < 1 and clip_high > 0; got {self.clip_low}, {self.clip_high}")
+        if self.kl_coef < 0:
+            raise ValueError(f"kl_coef must be >= 0; got {self.kl_coef}")
+
+    # --- the pieces a subclass may replace -------------------------------------------------
+    def advantage_choices(self) -> tuple[str, ...]:
+        return tuple(OUTCOME_ADVANTAGES)
+
+    def partition(self, batch: RolloutBatch) -> Tensor:
+        return token_units(batch.mask)
+
+    def token_advantages(self, batch: RolloutBatch, values: ValueEstimator | None) -> Tensor:
+        outcome = OUTCOME_ADVANTAGES[self.advantage](batch.rewards.to(batch.old_logp.dtype), batch.group)
+        return broadcast(outcome, batch.mask)
+
+    def loss_mask(self, batch: RolloutBatch) -> Tensor:
+        return batch.mask
+
+    # --- the shared path --------------------------------------------------------------------
+    def params(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def describe(cls) -> dict:
+        defaults = cls()
+        return {"unit": cls.unit, "ratio": defaults.ratio, "advantage": defaults.advantage,
+                "aggregation": defaults.aggregation, "defaults": defaults.params(), "version": cls.version}
+
+    def prepare(self, batch: RolloutBatch, values: ValueEstimator | None = None) -> RolloutBatch:
+        """Everything fixed for the whole rollout batch: units, advantages, loss mask."""
+        return replace(batch, units=self.partition(batch), advantages=self.token_advantages(batch, values),
+                       loss_mask=self.loss_mask(batch))
+
+    def loss(self, new_logp: Tensor, batch: RolloutBatch, ref_logp: Tensor | None = None) -> tuple[Tensor, dict]:
+        """Clipped surrogate over the batch's units, aggregated; returns (loss, metrics)."""
+        mask = batch.mask
+        lmask = batch.loss_mask if batch.loss_mask is not None else mask
+        logr = log_ratio(new_logp, batch.old_logp, batch.units, mask, self.ratio)
+        ratio = torch.exp(logr.clamp(-LOG_RATIO_LIMIT, LOG_RATIO_LIMIT))
+        adv = batch.advantages
+        surrogate = ratio * adv
+        if self.clip:
+            clipped = torch.clamp(ratio, 1 - self.clip_low, 1 + self.clip_high) * adv
+            surrogate = torch.minimum(surrogate, clipped)
+            clip_active = ((ratio < 1 - self.clip_low) & (adv < 0)) | ((ratio > 1 + self.clip_high) & (adv > 0))
+        else:
+            clip_active = torch.zeros_like(mask)
+        per_token = -surrogate
+        metrics = {}
+        if self.kl_coef > 0:
+            if ref_logp is None:
+                raise ValueError("kl_coef > 0 needs reference log-probs")
+            d = ref_logp - new_logp
+            k3 = torch.exp(d) - d - 1  # unbiased, >= 0 (DeepSeekMath Eq. 4)
+            per_token = per_token + self.kl_coef * k3
+            metrics["kl_ref"] = _masked_mean(k3.detach(), lmask)
+        loss = aggregate(per_token, lmask, self.aggregation, batch.max_new_tokens)
+        token_lam = (new_logp - batch.old_logp).detach()
+        metrics.update(
+            clip_frac=_masked_mean(clip_active.to(new_logp.dtype), lmask),
+            ratio_mean=_masked_mean(ratio.detach(), lmask),
+            kl_old=_masked_mean(torch.exp(token_lam) - 1 - token_lam, mask),  # k3 of KL(old ‖ new)
+        )
+        return loss, metrics
+
+
+def _masked_mean(x: Tensor, mask: Tensor) -> float:
+    m = mask.to(x.dtype)
+    return float((x * m).sum() / m.sum().clamp(min=1))
+
+

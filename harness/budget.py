@@ -1,0 +1,55 @@
+"""Compute accounting, so every run of a suite stops at the same spend.
+
+Model FLOPs are the default unit because they are machine-independent and reproducible:
+2·N per token generated or forwarded without grad, 6·N per token trained (forward + backward),
+N = parameter count. Every Monte-Carlo rollout an algorithm asks for is charged like any other.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Budget:
+    unit: str  # "flops" | "tokens" (generated tokens) | "seconds" (wall)
+    limit: float
+    n_params: int
+    generated_tokens: int = 0
+    forwarded_tokens: int = 0
+    trained_tokens: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self) -> None:
+        if self.unit not in ("flops", "tokens", "seconds"):
+            raise ValueError(f"budget unit must be flops, tokens or seconds; got {self.unit!r}")
+        if not self.limit > 0:
+            raise ValueError(f"budget limit must be > 0; got {self.limit}")
+
+    def charge(self, generated: int = 0, forwarded: int = 0, trained: int = 0) -> None:
+        self.generated_tokens += generated
+        self.forwarded_tokens += forwarded
+        self.trained_tokens += trained
+
+    @property
+    def flops(self) -> float:
+        return 2.0 * self.n_params * (self.generated_tokens + self.forwarded_tokens) + 6.0 * self.n_params * self.trained_tokens
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started
+
+    @property
+    def spent(self) -> float:
+        return {"flops": self.flops, "tokens": float(self.generated_tokens), "seconds": self.seconds}[self.unit]
+
+    @property
+    def exhausted(self) -> bool:
+        return self.spent >= self.limit
+
+    def snapshot(self) -> dict:
+        return {"budget_unit": self.unit, "budget_limit": self.limit, "budget_spent": self.spent,
+                "budget_fraction": self.spent / self.limit, "flops": self.flops,
+                "generated_tokens": self.generated_tokens, "forwarded_tokens": self.forwarded_tokens,
+                "trained_tokens": self.trained_tokens, "wall_seconds": self.seconds}

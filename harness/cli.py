@@ -1,0 +1,110 @@
+"""`grainbench` command line: run, validate, algorithms, tasks, leaderboard.
+
+Every user mistake surfaces as one `error:` line and exit code 2; a run that diverges is reported
+and the suite carries on, exiting 1 at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from harness.errors import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark policy-gradient granularity for LLM RL.")
+
+DEFAULT_CACHE = Path(os.environ.get("GRAINBENCH_CACHE", Path.home() / ".cache" / "grainbench"))
+
+
+def _quiet_libraries() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+@app.command()
+def run(suite_file: Path = typer.Argument(..., help="suite YAML, e.g. suites/quick.yaml"),
+        out: Optional[Path] = typer.Option(None, "--out", help="results directory (default results/<suite name>)"),
+        cache: Path = typer.Option(DEFAULT_CACHE, "--cache", help="where warm-started base models are cached")):
+    """Train every (algorithm × task × seed) of a suite, evaluate, and write the leaderboard."""
+    from harness.config import load_suite
+    from harness.suite import run_suite
+
+    suite = load_suite(suite_file)
+    _quiet_libraries()
+    result = run_suite(suite, out or Path("results") / suite.name, cache)
+    if not result.table.empty:
+        cols = [c for c in ["algorithm", "task", "seeds", "pass@1", "base_pass@1", "delta_pass@1", "budget_spent", "wall_seconds"]]
+        typer.echo(result.table[cols].to_string(index=False))
+    typer.echo(f"leaderboard: {result.out_dir / 'leaderboard.csv'}")
+    if result.failed:
+        for run_id, why in result.failed.items():
+            typer.echo(f"run {run_id} failed: {why}", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def validate(suite_file: Path = typer.Argument(..., help="suite YAML to check")):
+    """Check a suite file and every name in it without running anything."""
+    from harness.config import load_suite
+    from harness.suite import check_names
+
+    suite = load_suite(suite_file)
+    runs = check_names(suite)
+    typer.echo(f"{suite_file}: ok ({len(runs)} runs)")
+
+
+@app.command("algorithms")
+def list_algorithms():
+    """List registered algorithms: unit, ratio, advantage, aggregation, defaults."""
+    from harness.plugins import ALGORITHMS
+
+    for name in ALGORITHMS.names():
+        d = ALGORITHMS.get(name).describe()
+        typer.echo(f"{name}: unit={d['unit']} ratio={d['ratio']} advantage={d['advantage']} "
+                   f"aggregation={d['aggregation']} version={d['version']}")
+        typer.echo(f"    defaults: {json.dumps(d['defaults'])}")
+
+
+@app.command("tasks")
+def list_tasks():
+    """List registered tasks with their versions."""
+    from harness.plugins import TASKS
+
+    for name in TASKS.names():
+        cls = TASKS.get(name)
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        typer.echo(f"{name} (version {cls.version}): {doc}")
+
+
+@app.command("leaderboard")
+def leaderboard_cmd(results_dir: Path = typer.Argument(..., help="a suite's results directory")):
+    """Rebuild leaderboard.csv/.md from the per-run files of a results directory."""
+    from harness import leaderboard
+
+    if not results_dir.is_dir():
+        raise UserError(f"results directory {results_dir} not found")
+    table = leaderboard.write(results_dir)
+    if table.empty:
+        raise UserError(f"{results_dir} holds no finished run (runs/*/DONE)")
+    typer.echo(table.to_string(index=False))
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=True)
+    except UserError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""Suite files: the pydantic schema, validated once at the edge, then passed on as typed objects."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from harness.errors import UserError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EmbeddedModel(Strict):
+    """A tiny Llama built from a config, with a character tokenizer: no download needed."""
+
+    hidden_size: int = Field(128, gt=0)
+    intermediate_size: int = Field(384, gt=0)
+    num_layers: int = Field(4, gt=0)
+    num_heads: int = Field(4, gt=0)
+    num_kv_heads: int = Field(2, gt=0)
+    max_positions: int = Field(256, gt=0)
+
+
+class WarmStart(Strict):
+    """Supervised warm start on the train tasks' demonstrations; cached by a hash of this config."""
+
+    steps: int = Field(600, ge=0)
+    batch_size: int = Field(64, gt=0)
+    lr: float = Field(3e-3, gt=0)
+    seed: int = 0
+
+
+class ModelSpec(Strict):
+    embedded: EmbeddedModel | None = None
+    path: str | None = Field(None, description="HF model id or local directory instead of the embedded model")
+    warm_start: WarmStart = WarmStart()
+
+    @model_validator(mode="after")
+    def one_source(self):
+        if self.embedded is not None and self.path is not None:
+            raise ValueError("give either model.embedded or model.path, not both")
+        return self
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.path is None
+
+
+class TaskSpec(Strict):
+    train: str
+    eval: list[str] = Field(min_length=1)
+    options: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-task constructor arguments")
+
+
+class Budget(Strict):
+    flops: float | None = Field(None, gt=0)
+    tokens: float | None = Field(None, gt=0)
+    seconds: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def exactly_one(self):
+        given = [k for k in ("flops", "tokens", "seconds") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("set exactly one of flops, tokens, seconds (a positive number)")
+        return self
+
+    @property
+    def unit(self) -> str:
+        return next(k for k in ("flops", "tokens", "seconds") if getattr(self, k) is not None)
+
+    @property
+    def limit(self) -> float:
+        return float(getattr(self, self.unit))
+
+
+class Rollout(Strict):
+    prompts_per_step: int = Field(16, gt=0)
+    samples_per_prompt: int = Field(8, ge=2, description="group size G")
+    max_new_tokens: int = Field(32, gt=0)
+    temperature: float = Field(1.0, gt=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+
+
+class Train(Strict):
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    updates_per_batch: int = Field(4, gt=0, description="minibatch updates per rollout batch (>1 is off-policy)")
+    epochs: int = Field(1, gt=0)
+
+
+class Eval(Strict):
+    n: int = Field(4, gt=0, description="samples per problem")
+    k: list[int] = Field(default_factory=lambda: [1, 4])
+    limit: int | None = Field(None, gt=0, description="evaluate at most this many problems per task")
+    temperature: float = Field(1.0, ge=0)
+    max_new_tokens: int | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def k_within_n(self):
+        bad = [k for k in self.k if not 1 <= k <= self.n]
+        if bad:
+            raise ValueError(f"eval.k values {bad} must lie in 1..n (n = {self.n})")
+        return self
+
+
+class Suite(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    model: ModelSpec = ModelSpec()
+    tasks: TaskSpec
+    algorithms: dict[str, dict[str, Any]] = Field(min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    budget: Budget
+    rollout: Rollout = Rollout()
+    train: Train = Train()
+    eval: Eval = Eval()
+    engine: str = "hf"
+    executor: Literal["local"] = "local"
+
+    @field_validator("algorithms", mode="before")
+    @classmethod
+    def none_is_defaults(cls, v):
+        if isinstance(v, dict):
+            return {name: (params or {}) for name, params in v.items()}
+        if isinstance(v, list):  # `algorithms: [grpo, gspo]` is shorthand for default settings
+            return {name: {} for name in v}
+        return v
+
+
+class RunSpec(Strict):
+    """One (algorithm setting × train task × seed) of a suite, fully resolved."""
+
+    suite: str
+    algorithm: str
+    params: dict[str, Any]
+    label: str  # algorithm plus its swept parameters, e.g. mpo_k4: the leaderboard row name
+    task: str
+    seed: int
+    model: ModelSpec
+    tasks: TaskSpec
+    budget: Budget
+    rollout: Rollout
+    train: Train
+    eval: Eval
+    engine: str
+
+    def config_hash(self) -> str:
+        """Hash of everything that determines the result except the seed: equal across a row's seeds."""
+        payload = self.model_dump(mode="json", exclude={"seed", "suite"})
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.label}-{self.task}-{self.seed}-{self.config_hash()}"
+
+
+def _format_error(path: Path, err: ValidationError) -> str:
+    lines = [f"{path}: invalid suite"]
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"  {where}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def load_suite(path: str | Path) -> Suite:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"suite file {path} not found; pass the path to a YAML suite such as suites/quick.yaml")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise UserError(f"{path}: malformed YAML: {e}; fix the syntax at the line shown") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: a suite must be a YAML mapping with keys such as tasks, algorithms, budget")
+    raw.setdefault("name", path.stem)
+    try:
+        return Suite.model_validate(raw)
+    except ValidationError as e:
+        raise UserError(_format_error(path, e)) from None
+
+
+def expand_sweep(params: dict[str, Any]) -> list[dict[str, Any]]:
+    """`{k: [2, 4], clip_low: 0.1}` → one parameter dict per combination of the listed values."""
+    keys = sorted(params)
+    grids = [params[k] if isinstance(params[k], list) else [params[k]] for k in keys]
+    return [dict(zip(keys, combo)) for combo in itertools.product(*grids)]
+
+
+def sweep_label(name: str, params: dict[str, Any], swept: set[str]) -> str:
+    parts = [name] + [f"{k}{params[k]}" for k in sorted(swept)]
+    return "_".join(str(p) for p in parts)
+
+
+def runs_of(suite: Suite) -> list[RunSpec]:
+    runs = []
+    for name, params in suite.algorithms.items():
+        swept = {k for k, v in params.items() if isinstance(v, list)}
+        for combo in expand_sweep(params):
+            for seed in suite.seeds:
+                runs.append(RunSpec(
+                    suite=suite.name, algorithm=name, params=combo, label=sweep_label(name, combo, swept),
+                    task=suite.tasks.train, seed=seed, model=suite.model, tasks=suite.tasks, budget=suite.budget,
+                    rollout=suite.rollout, train=suite.train, eval=suite.eval, engine=suite.engine,
+                ))
+    return runs

@@ -1,0 +1,32 @@
+"""What an engine returns. The trainer never depends on which engine produced it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+from torch import nn
+
+
+@dataclass
+class SamplingParams:
+    max_new_tokens: int
+    temperature: float = 1.0
+    top_p: float = 1.0
+
+
+@dataclass
+class Generation:
+    prompt_ids: list[int]
+    response_ids: list[int]  # sampled tokens, the closing EOS included when there is one
+    logprobs: list[float]  # behaviour log-prob of each sampled token (temperature-scaled distribution)
+    entropies: list[float]  # entropy of that distribution at each sampled position
+    finished: bool  # True when the response ended with EOS, False when cut at max_new_tokens
+
+
+class Engine(Protocol):
+    def generate(self, prompts: Sequence[list[int]], n: int, params: SamplingParams, seed: int) -> list[list[Generation]]:
+        """`n` samples for each prompt: result[i][j] is sample j of prompt i."""
+
+    def sync_weights(self, model: nn.Module) -> None:
+        """Make the engine sample from `model`'s current weights."""

@@ -1,0 +1,74 @@
+"""`hf` engine: `transformers` generate with KV cache, batched, left padding.
+
+It samples from the very model the trainer updates, so `sync_weights` has nothing to copy.
+Behaviour log-probs and entropies are those of the temperature-scaled distribution, before top-p
+truncation, which is what the trainer recomputes (as verl does).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from harness.engines import register
+from harness.engines.base import Generation, SamplingParams
+
+
+@register("hf")
+class HFEngine:
+    def __init__(self, model: nn.Module, tokenizer, batch_size: int = 512):
+        self.model = model
+        self.pad_id = tokenizer.pad_token_id
+        self.eos_id = tokenizer.eos_token_id
+        self.batch_size = batch_size
+
+    def sync_weights(self, model: nn.Module) -> None:
+        self.model = model
+
+    @torch.no_grad()
+    def generate(self, prompts: Sequence[list[int]], n: int, params: SamplingParams, seed: int) -> list[list[Generation]]:
+        flat = [list(p) for p in prompts for _ in range(n)]
+        out: list[Generation] = []
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                for start in range(0, len(flat), self.batch_size):
+                    out.extend(self._generate_batch(flat[start : start + self.batch_size], params))
+        finally:
+            self.model.train(was_training)
+        return [out[i * n : (i + 1) * n] for i in range(len(prompts))]
+
+    def _generate_batch(self, prompts: list[list[int]], params: SamplingParams) -> list[Generation]:
+        device = next(self.model.parameters()).device
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
+        attn = torch.zeros_like(ids)
+        for i, p in enumerate(prompts):
+            ids[i, width - len(p) :] = torch.tensor(p)
+            attn[i, width - len(p) :] = 1
+        greedy = params.temperature == 0
+        result = self.model.generate(
+            input_ids=ids.to(device), attention_mask=attn.to(device),
+            do_sample=not greedy, temperature=None if greedy else params.temperature,
+            top_p=None if greedy else params.top_p, top_k=None,
+            max_new_tokens=params.max_new_tokens, pad_token_id=self.pad_id, eos_token_id=self.eos_id,
+            output_logits=True, return_dict_in_generate=True,
+        )
+        new = result.sequences[:, width:].cpu()
+        logits = torch.stack(result.logits, dim=1).float().cpu()  # (B, T, V)
+        if not greedy:
+            logits = logits / params.temperature
+        logp_all = torch.log_softmax(logits, dim=-1)
+        token_logp = logp_all.gather(-1, new[..., None]).squeeze(-1)
+        entropy = -(logp_all.exp() * logp_all).sum(-1)
+        gens = []
+        for i, p in enumerate(prompts):
+            row = new[i].tolist()
+            finished = self.eos_id in row
+            length = row.index(self.eos_id) + 1 if finished else len(row)
+            gens.append(Generation(p, row[:length], token_logp[i, :length].tolist(), entropy[i, :length].tolist(), finished))
+        return gens

@@ -1,0 +1,38 @@
+"""Score a model on a task's eval split: pass@1 (mean over n samples), unbiased pass@k, maj@n."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness.engines.base import SamplingParams
+from harness.passk import majority_correct, pass_at_k
+from harness.policy import encode_prompt
+
+
+def evaluate(engine, tokenizer, task, *, n: int, ks: list[int], limit: int | None, temperature: float,
+             max_new_tokens: int, seed: int) -> tuple[list[dict], dict]:
+    """Per-sample records and a summary row for `task`'s eval problems."""
+    problems = task.eval_problems(limit)
+    prompts = [encode_prompt(tokenizer, p.prompt) for p in problems]
+    params = SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature)
+    groups = engine.generate(prompts, n, params, seed)
+    records, per_problem = [], []
+    for problem, gens in zip(problems, groups):
+        scores = []
+        for j, g in enumerate(gens):
+            text = tokenizer.decode(g.response_ids, skip_special_tokens=True)
+            s = task.score(problem, text)
+            scores.append(s)
+            records.append({"task": task.name, "problem_id": problem.id, "sample": j, "completion": text,
+                            "answer": s.answer, "gold": problem.answer, "correct": s.correct, "reward": s.reward,
+                            "length": len(g.response_ids), "finished": g.finished})
+        per_problem.append(scores)
+    correct = [sum(s.correct for s in scores) for scores in per_problem]
+    summary = {"task": task.name, "task_version": task.version, "problems": len(problems), "n": n,
+               "pass@1": float(np.mean([c / n for c in correct]))}
+    for k in ks:
+        summary[f"pass@{k}"] = float(np.mean([pass_at_k(n, c, k) for c in correct]))
+    summary[f"maj@{n}"] = float(np.mean([majority_correct([s.answer for s in sc], [s.correct for s in sc])
+                                         for sc in per_problem]))
+    summary["mean_length"] = float(np.mean([r["length"] for r in records]))
+    return records, summary

@@ -1,0 +1,75 @@
+"""One generic registry for algorithms, tasks and engines (after lm-eval's).
+
+Each leaf package keeps its built-ins in a plain dict filled by a `register` decorator; this class
+wraps such a dict and adds what users need: built-in modules imported only on first use, third-party
+plugins found through entry points, duplicate names refused, and unknown names answered with the
+valid ones and a "did you mean".
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from importlib.metadata import entry_points
+from typing import Any, Generic, Iterable, TypeVar
+
+from harness.errors import UserError
+
+T = TypeVar("T")
+
+
+def add_unique(table: dict[str, Any], name: str, obj: Any, kind: str) -> None:
+    """Insert `obj` under `name`, refusing a second, different object of the same name."""
+    if name in table and table[name] is not obj:
+        raise ValueError(f"duplicate {kind} name {name!r}: already registered as {table[name]!r}")
+    table[name] = obj
+
+
+class Registry(Generic[T]):
+    def __init__(self, kind: str, table: dict[str, T], builtin_modules: Iterable[str], group: str):
+        self.kind = kind
+        self.group = group
+        self._table = table
+        self._builtin_modules = tuple(builtin_modules)
+        self._builtins_loaded = False
+
+    def _load_builtins(self) -> None:
+        if not self._builtins_loaded:
+            for module in self._builtin_modules:
+                importlib.import_module(module)
+            self._builtins_loaded = True
+
+    def _entry_points(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for ep in entry_points(group=self.group):
+            if ep.name in found and found[ep.name].value != ep.value:
+                raise ValueError(
+                    f"duplicate {self.kind} name {ep.name!r} from entry points "
+                    f"{found[ep.name].value!r} and {ep.value!r}"
+                )
+            found[ep.name] = ep
+        return found
+
+    def names(self) -> list[str]:
+        self._load_builtins()
+        return sorted(set(self._table) | set(self._entry_points()))
+
+    def get(self, name: str) -> T:
+        self._load_builtins()
+        if name in self._table:
+            eps = self._entry_points()
+            if name in eps and eps[name].load() is not self._table[name]:
+                raise ValueError(
+                    f"duplicate {self.kind} name {name!r}: entry point {eps[name].value!r} "
+                    "clashes with a built-in; rename the plugin"
+                )
+            return self._table[name]
+        eps = self._entry_points()
+        if name in eps:
+            obj = eps[name].load()
+            add_unique(self._table, name, obj, self.kind)
+            return obj
+        valid = self.names()
+        hint = difflib.get_close_matches(name, valid, n=1)
+        did_you_mean = f" Did you mean {hint[0]!r}?" if hint else ""
+        raise UserError(f"unknown {self.kind} {name!r}.{did_you_mean} Valid: {', '.join(valid)}")

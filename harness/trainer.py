@@ -1,0 +1,149 @@
+"""The RL loop of one run: sample → score → prepare → minibatch updates → charge → log, until the budget is spent.
+
+The loop knows nothing of any particular algorithm: it hands the rollout batch to
+`algorithm.prepare` once and `algorithm.loss` per minibatch. Several minibatch updates per rollout
+batch make later minibatches off-policy, the only regime in which ratio granularity matters.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from algorithms.batch import RolloutBatch
+from harness import atomic
+from harness.budget import Budget
+from harness.engines.base import Generation, SamplingParams
+from harness.policy import encode_prompt, response_logprobs, right_pad
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDiverged(RuntimeError):
+    """Loss or gradient became NaN/inf: the run stops and is not marked finished."""
+
+
+@dataclass
+class Rollout:
+    """One step's samples in the flat order of the rollout batch's rows."""
+
+    problems: list
+    prompts: list[list[int]]
+    generations: list[Generation]
+    scores: list
+
+
+class Trainer:
+    def __init__(self, *, model, tokenizer, engine, task, algorithm, rollout_cfg, train_cfg, budget: Budget,
+                 seed: int, on_step: Callable[[dict], None] | None = None):
+        self.model, self.tokenizer, self.engine, self.task, self.algorithm = model, tokenizer, engine, task, algorithm
+        self.rollout_cfg, self.train_cfg, self.budget = rollout_cfg, train_cfg, budget
+        self.rng = random.Random(seed)
+        self.torch_gen = torch.Generator().manual_seed(seed)
+        self.reference = copy.deepcopy(model).eval().requires_grad_(False) if algorithm.kl_coef > 0 else None
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+        self.on_step = on_step
+        self.metrics: list[dict] = []
+        self.params = SamplingParams(rollout_cfg.max_new_tokens, rollout_cfg.temperature, rollout_cfg.top_p)
+
+    # --- rollouts -------------------------------------------------------------------------
+    def sample(self, problems: list, n: int) -> Rollout:
+        prompts = [encode_prompt(self.tokenizer, p.prompt) for p in problems]
+        groups = self.engine.generate(prompts, n, self.params, self.rng.randrange(2**31))
+        gens = [g for group in groups for g in group]
+        self.budget.charge(generated=sum(len(g.response_ids) for g in gens),
+                           forwarded=sum(len(g.prompt_ids) for g in gens))
+        flat_problems = [p for p in problems for _ in range(n)]
+        scores = [self.task.score(p, self.decode(g)) for p, g in zip(flat_problems, gens)]
+        return Rollout(flat_problems, [g.prompt_ids for g in gens], gens, scores)
+
+    def decode(self, g: Generation) -> str:
+        return self.tokenizer.decode(g.response_ids, skip_special_tokens=True)
+
+    def to_batch(self, rollout: Rollout, group_size: int) -> RolloutBatch:
+        ids, mask = right_pad([g.response_ids for g in rollout.generations], self.tokenizer.pad_token_id)
+        old_logp, _ = right_pad([g.logprobs for g in rollout.generations], 0.0, torch.float32)
+        entropy, _ = right_pad([g.entropies for g in rollout.generations], 0.0, torch.float32)
+        rows = len(rollout.generations)
+        return RolloutBatch(
+            response_ids=ids, mask=mask, old_logp=old_logp, entropy=entropy,
+            rewards=torch.tensor([s.reward for s in rollout.scores], dtype=torch.float32),
+            group=torch.arange(rows) // group_size, max_new_tokens=self.rollout_cfg.max_new_tokens,
+        )
+
+    # --- one step ---------------------------------------------------------------------------
+    def step(self, step: int) -> dict:
+        cfg = self.rollout_cfg
+        problems = self.task.train_problems(cfg.prompts_per_step, self.rng)
+        rollout = self.sample(problems, cfg.samples_per_prompt)
+        batch = self.algorithm.prepare(self.to_batch(rollout, cfg.samples_per_prompt))
+        updates, epochs = (1, 1) if self.algorithm.on_policy_only else (self.train_cfg.updates_per_batch, self.train_cfg.epochs)
+        losses, stats = [], []
+        for _ in range(epochs):
+            order = torch.randperm(batch.size, generator=self.torch_gen)
+            for idx in torch.tensor_split(order, min(updates, batch.size)):
+                loss, m = self.update(batch.select(idx), [rollout.prompts[i] for i in idx.tolist()], first=not stats)
+                losses.append(loss)
+                stats.append(m)
+        rewards = batch.rewards.numpy()
+        row = {
+            "step": step, "reward": float(rewards.mean()), "pass_rate": float(np.mean([s.correct for s in rollout.scores])),
+            "loss": float(np.mean(losses)), "response_length": float(batch.mask.sum(1).float().mean()),
+            "finished": float(np.mean([g.finished for g in rollout.generations])), "updates": len(stats),
+            **{k: float(np.mean([m[k] for m in stats if k in m])) for k in stats[0] if k not in ("entropy", "behaviour_gap")},
+            "entropy": stats[0]["entropy"], "behaviour_gap": stats[0]["behaviour_gap"],
+            **self.budget.snapshot(),
+        }
+        return row
+
+    def update(self, mb: RolloutBatch, prompts: list[list[int]], first: bool) -> tuple[float, dict]:
+        pad = self.tokenizer.pad_token_id
+        new_logp, entropy = response_logprobs(self.model, prompts, mb.response_ids, mb.mask, pad,
+                                              self.rollout_cfg.temperature, with_entropy=first)
+        ref_logp = None
+        tokens = int(mb.mask.sum()) + sum(len(p) for p in prompts)
+        if self.reference is not None:
+            with torch.no_grad():
+                ref_logp, _ = response_logprobs(self.reference, prompts, mb.response_ids, mb.mask, pad,
+                                                self.rollout_cfg.temperature)
+            self.budget.charge(forwarded=tokens)
+        loss, metrics = self.algorithm.loss(new_logp, mb, ref_logp)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(f"loss became {loss.item()}; lower train.lr or check the rewards")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.train_cfg.max_grad_norm)
+        if not torch.isfinite(grad_norm):
+            raise TrainingDiverged(f"gradient norm became {grad_norm.item()}; lower train.lr")
+        self.optimizer.step()
+        self.budget.charge(trained=tokens)
+        metrics["grad_norm"] = float(grad_norm)
+        if first:  # measured before any update of this batch: the policy that sampled it
+            m = mb.mask
+            metrics["entropy"] = float(entropy[m].mean()) if m.any() else 0.0
+            metrics["behaviour_gap"] = float((new_logp.detach() - mb.old_logp).abs()[m].mean()) if m.any() else 0.0
+        return loss.item(), metrics
+
+    def train(self, metrics_path: Path) -> list[dict]:
+        """Steps until the budget is spent; metrics.jsonl is rewritten atomically after each."""
+        self.model.train()
+        step = 0
+        while not self.budget.exhausted:
+            step += 1
+            row = self.step(step)
+            self.metrics.append(row)
+            atomic.write_jsonl(metrics_path, self.metrics)
+            if self.on_step:
+                self.on_step(row)
+            if not math.isfinite(row["loss"]):
+                raise TrainingDiverged(f"loss became {row['loss']} at step {step}")
+        self.model.eval()
+        return self.metrics

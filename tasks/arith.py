@@ -1,0 +1,96 @@
+"""`arith`: procedurally generated multi-step arithmetic word problems, no download needed.
+
+A problem starts with a count of items and changes it `steps` times (gets/loses); the worked
+solution writes one equation per step and ends in `#### <answer>`. Problems are split into train
+and eval by a hash of their text, so the two splits are disjoint by construction while both
+remain unbounded. Difficulty (number ranges, steps) is set so that the embedded model after its
+warm start solves a fraction of them, leaving room for RL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from typing import ClassVar
+
+from tasks import register
+from tasks.base import Problem, Score
+from tasks.math.answer import extract_answer, is_equiv
+
+NAMES = ["Ann", "Bob", "Cal", "Dee", "Eve", "Max", "Sam", "Zoe"]
+ITEMS = ["pens", "cards", "eggs", "books", "coins", "apples", "shells", "toys"]
+GAIN = ["gets {n}", "buys {n}", "finds {n}"]
+LOSS = ["loses {n}", "gives {n} away", "sells {n}"]
+
+
+@register("arith")
+@dataclass
+class Arith:
+    steps: int = 2
+    max_start: int = 30
+    max_operand: int = 20
+    eval_size: int = 200
+    eval_fraction: float = 0.2  # share of the problem space reserved for eval
+
+    version: ClassVar[str] = "1"
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.max_start < 1 or self.max_operand < 1 or self.eval_size < 1:
+            raise ValueError("arith: steps, max_start, max_operand and eval_size must be >= 1")
+        if not 0 < self.eval_fraction < 1:
+            raise ValueError("arith: eval_fraction must be in (0, 1)")
+
+    def _generate(self, rng: random.Random) -> tuple[Problem, str]:
+        name = rng.choice(NAMES)
+        item = rng.choice(ITEMS)
+        start = value = rng.randint(1, self.max_start)
+        phrases, lines = [], []
+        for _ in range(self.steps):
+            if value > 1 and rng.random() < 0.5:
+                n = rng.randint(1, min(value, self.max_operand))
+                phrases.append(rng.choice(LOSS).format(n=n))
+                lines.append(f"{value}-{n}={value - n}")
+                value -= n
+            else:
+                n = rng.randint(1, self.max_operand)
+                phrases.append(rng.choice(GAIN).format(n=n))
+                lines.append(f"{value}+{n}={value + n}")
+                value += n
+        prompt = f"{name} has {start} {item}, {', '.join(phrases)}. How many {item} now?\n"
+        solution = "\n".join(lines) + f"\n#### {value}"
+        pid = hashlib.sha1(prompt.encode()).hexdigest()[:12]
+        return Problem(id=pid, prompt=prompt, answer=str(value)), solution
+
+    def _is_eval(self, problem: Problem) -> bool:
+        return int(problem.id, 16) % 1000 < self.eval_fraction * 1000
+
+    def _sample(self, count: int, rng: random.Random, want_eval: bool) -> list[tuple[Problem, str]]:
+        out = []
+        while len(out) < count:
+            problem, solution = self._generate(rng)
+            if self._is_eval(problem) == want_eval:
+                out.append((problem, solution))
+        return out
+
+    def train_problems(self, count: int, rng: random.Random) -> list[Problem]:
+        return [p for p, _ in self._sample(count, rng, want_eval=False)]
+
+    def demonstrations(self, count: int, rng: random.Random) -> list[tuple[str, str]]:
+        return [(p.prompt, s) for p, s in self._sample(count, rng, want_eval=False)]
+
+    def eval_problems(self, limit: int | None = None) -> list[Problem]:
+        size = self.eval_size if limit is None else min(limit, self.eval_size)
+        seen, out = set(), []
+        rng = random.Random(f"arith-eval-{self.version}")  # fixed: the eval set never moves
+        while len(out) < size:
+            problem, _ = self._sample(1, rng, want_eval=True)[0]
+            if problem.id not in seen:
+                seen.add(problem.id)
+                out.append(problem)
+        return out
+
+    def score(self, problem: Problem, completion: str) -> Score:
+        pred = extract_answer(completion)
+        correct = pred is not None and is_equiv(pred, problem.answer)
+        return Score(reward=float(correct), correct=correct, answer=pred)

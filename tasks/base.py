@@ -1,0 +1,38 @@
+"""What every task provides: problems for training and evaluation, and a scorer."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+
+@dataclass(frozen=True)
+class Problem:
+    id: str
+    prompt: str
+    answer: str  # the gold answer (or a test spec for code tasks)
+
+
+@dataclass(frozen=True)
+class Score:
+    reward: float  # what RL optimises
+    correct: bool  # what evaluation counts (pass@k)
+    answer: str | None  # the extracted prediction, kept for maj@k and for reading records
+
+
+class Task(Protocol):
+    name: ClassVar[str]
+    version: ClassVar[str]  # bump when prompts or scoring change; printed in every leaderboard row
+
+    def train_problems(self, count: int, rng: random.Random) -> list[Problem]: ...
+
+    def eval_problems(self, limit: int | None = None) -> list[Problem]: ...
+
+    def score(self, problem: Problem, completion: str) -> Score: ...
+
+
+class Demonstrating(Protocol):
+    """A task that can write worked solutions, for the embedded model's supervised warm start."""
+
+    def demonstrations(self, count: int, rng: random.Random) -> list[tuple[str, str]]: ...

@@ -1,0 +1,1 @@
+"""Math answers: extraction from completions and equivalence through sympy."""

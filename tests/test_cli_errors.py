@@ -1,0 +1,56 @@
+"""Bad input: one clear message naming the problem, exit code 2, nothing written."""
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, grainbench
+
+GOOD = (ROOT / "suites" / "smoke.yaml").read_text()
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "suite.yaml"
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("tasks: [arith\nalgorithms: {grpo: {}", "malformed YAML"),
+    (GOOD.replace("grpo: {}", "grpoo: {}"), "unknown algorithm 'grpoo'"),
+    (GOOD.replace("train: arith", "train: arithmetic"), "unknown task 'arithmetic'"),
+    (GOOD.replace("flops: 2.0e9", "flops: 0"), "budget.flops"),
+    (GOOD.replace("flops: 2.0e9", "flops: -1"), "budget.flops"),
+    (GOOD.replace("grpo: {}", "grpo: {clip_eps: 0.1}"), "no parameter 'clip_eps'"),
+    ("- just\n- a list\n", "must be a YAML mapping"),
+])
+@pytest.mark.parametrize("verb", ["validate", "run"])
+def test_bad_suite_exits_2_with_one_clear_message(tmp_path, text, expected, verb):
+    suite = write(tmp_path, text)
+    args = [verb, str(suite)] + (["--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache")] if verb == "run" else [])
+    r = grainbench(*args)
+    assert r.returncode == 2, r.stderr
+    assert expected in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_suite_file(tmp_path):
+    r = grainbench("validate", str(tmp_path / "nope.yaml"))
+    assert r.returncode == 2 and "not found" in r.stderr
+
+
+def test_output_dir_that_is_a_file(tmp_path):
+    suite = write(tmp_path, GOOD)
+    out = tmp_path / "taken"
+    out.write_text("precious")
+    r = grainbench("run", str(suite), "--out", str(out), "--cache", str(tmp_path / "cache"))
+    assert r.returncode == 2 and "is a file" in r.stderr
+    assert out.read_text() == "precious"
+
+
+def test_validate_accepts_the_shipped_suites():
+    for name in ("smoke", "quick"):
+        r = grainbench("validate", str(ROOT / "suites" / f"{name}.yaml"))
+        assert r.returncode == 0, r.stderr
+        assert "ok" in r.stdout

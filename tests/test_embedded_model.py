@@ -1,0 +1,26 @@
+"""The embedded model is an ordinary Hugging Face directory: Auto* classes load it, outputs match."""
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from harness.config import EmbeddedModel
+from harness.embedded import build_model, build_tokenizer, save_checkpoint
+
+
+def test_save_load_round_trip(tmp_path):
+    tokenizer = build_tokenizer()
+    model = build_model(EmbeddedModel(hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2, num_kv_heads=1), tokenizer, seed=0)
+    assert sum(p.numel() for p in model.parameters()) < 5_000_000
+    save_checkpoint(model, tokenizer, tmp_path / "ckpt")
+    files = {p.name for p in (tmp_path / "ckpt").iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= files
+    tok2 = AutoTokenizer.from_pretrained(tmp_path / "ckpt")
+    model2 = AutoModelForCausalLM.from_pretrained(tmp_path / "ckpt")
+    text = "Ann has 12 pens.\n12+7=19\n#### 19"
+    ids = tok2(text, add_special_tokens=False)["input_ids"]
+    assert len(ids) == len(text)  # one token per character
+    assert tok2.decode(ids) == text
+    assert ids == tokenizer(text, add_special_tokens=False)["input_ids"]
+    x = torch.tensor([[tok2.bos_token_id] + ids])
+    torch.testing.assert_close(model(x).logits, model2(x).logits)
+    assert model2.config.model_type == "llama"
