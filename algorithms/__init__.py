@@ -7,7 +7,10 @@ themselves here; `harness.plugins` adds entry points (group `grainbench.algorith
 from __future__ import annotations
 
 ALGORITHMS: dict[str, type] = {}
-BUILTIN_MODULES = ("algorithms.grpo",)
+BUILTIN_MODULES = (
+    "algorithms.token_pg", "algorithms.grpo", "algorithms.dr_grpo", "algorithms.dapo", "algorithms.gspo",
+    "algorithms.spo", "algorithms.sapo", "algorithms.mpo",
+)
 
 
 def register(name: str):

@@ -93,6 +93,7 @@ class Train(Strict):
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)
+    warmup_steps: int = Field(10, ge=0, description="linear learning-rate warm-up, in optimizer updates")
     updates_per_batch: int = Field(4, gt=0, description="minibatch updates per rollout batch (>1 is off-policy)")
     epochs: int = Field(1, gt=0)
 

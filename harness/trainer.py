@@ -40,6 +40,17 @@ class Rollout:
     generations: list[Generation]
     scores: list
 
+    def extend(self, other: "Rollout", rows: slice) -> None:
+        for mine, theirs in zip(self.columns(), other.columns()):
+            mine.extend(theirs[rows])
+
+    def truncate(self, size: int) -> None:
+        for column in self.columns():
+            del column[size:]
+
+    def columns(self) -> tuple[list, ...]:
+        return self.problems, self.prompts, self.generations, self.scores
+
 
 class Trainer:
     def __init__(self, *, model, tokenizer, engine, task, algorithm, rollout_cfg, train_cfg, budget: Budget,
@@ -50,6 +61,9 @@ class Trainer:
         self.torch_gen = torch.Generator().manual_seed(seed)
         self.reference = copy.deepcopy(model).eval().requires_grad_(False) if algorithm.kl_coef > 0 else None
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+        # Adam's first updates are sign-like at full size: warm up so they cannot wreck a small model.
+        warmup = max(1, train_cfg.warmup_steps)
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda i: min(1.0, (i + 1) / warmup))
         self.on_step = on_step
         self.metrics: list[dict] = []
         self.params = SamplingParams(rollout_cfg.max_new_tokens, rollout_cfg.temperature, rollout_cfg.top_p)
@@ -80,11 +94,58 @@ class Trainer:
         )
 
     # --- one step ---------------------------------------------------------------------------
-    def step(self, step: int) -> dict:
+    def collect(self) -> tuple[Rollout, list]:
+        """A rollout batch and the scores of everything sampled for it; for algorithms that filter
+        groups (DAPO), refilled with fresh prompts."""
         cfg = self.rollout_cfg
-        problems = self.task.train_problems(cfg.prompts_per_step, self.rng)
-        rollout = self.sample(problems, cfg.samples_per_prompt)
-        batch = self.algorithm.prepare(self.to_batch(rollout, cfg.samples_per_prompt))
+        keep = getattr(self.algorithm, "keep_group", None)
+        rounds = getattr(self.algorithm, "max_sampling_rounds", 1) if keep else 1
+        kept, sampled = Rollout([], [], [], []), []
+        for _ in range(rounds):
+            rollout = self.sample(self.task.train_problems(cfg.prompts_per_step, self.rng), cfg.samples_per_prompt)
+            sampled.extend(rollout.scores)
+            for g in range(cfg.prompts_per_step):
+                rows = slice(g * cfg.samples_per_prompt, (g + 1) * cfg.samples_per_prompt)
+                if keep is None or keep([s.correct for s in rollout.scores[rows]]):
+                    kept.extend(rollout, rows)
+            if len(kept.generations) >= cfg.prompts_per_step * cfg.samples_per_prompt:
+                break
+        kept.truncate(cfg.prompts_per_step * cfg.samples_per_prompt)
+        return kept, sampled
+
+    def value_estimator(self, rollout: Rollout):
+        """Monte-Carlo values for the algorithm: continue response prefixes through the engine, score, average."""
+        limit = self.rollout_cfg.max_new_tokens
+
+        def estimate(prefixes: list[tuple[int, int]], n: int) -> torch.Tensor:
+            starts = [rollout.prompts[r] + rollout.generations[r].response_ids[:cut] for r, cut in prefixes]
+            longest = limit - min(cut for _, cut in prefixes)
+            params = SamplingParams(longest, self.params.temperature, self.params.top_p)
+            groups = self.engine.generate(starts, n, params, self.rng.randrange(2**31))
+            values = []
+            for (r, cut), group in zip(prefixes, groups):
+                head = rollout.generations[r].response_ids[:cut]
+                ended = bool(head) and head[-1] == self.tokenizer.eos_token_id
+                total = 0.0
+                for g in group:
+                    # the continuation stops where the response would have, and nothing follows an EOS
+                    tail = [] if ended else g.response_ids[: limit - cut]
+                    self.budget.charge(generated=len(g.response_ids), forwarded=len(g.prompt_ids))
+                    text = self.tokenizer.decode(head + tail, skip_special_tokens=True)
+                    total += self.task.score(rollout.problems[r], text).reward
+                values.append(total / n)
+            return torch.tensor(values, dtype=torch.float32)
+
+        return estimate
+
+    def step(self, step: int) -> dict:
+        rollout, sampled = self.collect()
+        # reward and pass rate over everything sampled, so a filtering algorithm is not flattered
+        seen = {"reward": float(np.mean([s.reward for s in sampled])), "pass_rate": float(np.mean([s.correct for s in sampled]))}
+        if not rollout.generations:  # every group was filtered out: the rollouts still cost budget
+            return {"step": step, **seen, "loss": 0.0, "updates": 0, "groups": 0, **self.budget.snapshot()}
+        batch = self.algorithm.prepare(self.to_batch(rollout, self.rollout_cfg.samples_per_prompt),
+                                       self.value_estimator(rollout))
         updates, epochs = (1, 1) if self.algorithm.on_policy_only else (self.train_cfg.updates_per_batch, self.train_cfg.epochs)
         losses, stats = [], []
         for _ in range(epochs):
@@ -93,16 +154,15 @@ class Trainer:
                 loss, m = self.update(batch.select(idx), [rollout.prompts[i] for i in idx.tolist()], first=not stats)
                 losses.append(loss)
                 stats.append(m)
-        rewards = batch.rewards.numpy()
-        row = {
-            "step": step, "reward": float(rewards.mean()), "pass_rate": float(np.mean([s.correct for s in rollout.scores])),
+        return {
+            "step": step, **seen,
             "loss": float(np.mean(losses)), "response_length": float(batch.mask.sum(1).float().mean()),
             "finished": float(np.mean([g.finished for g in rollout.generations])), "updates": len(stats),
+            "groups": batch.size // self.rollout_cfg.samples_per_prompt,
             **{k: float(np.mean([m[k] for m in stats if k in m])) for k in stats[0] if k not in ("entropy", "behaviour_gap")},
             "entropy": stats[0]["entropy"], "behaviour_gap": stats[0]["behaviour_gap"],
             **self.budget.snapshot(),
         }
-        return row
 
     def update(self, mb: RolloutBatch, prompts: list[list[int]], first: bool) -> tuple[float, dict]:
         pad = self.tokenizer.pad_token_id
@@ -124,6 +184,7 @@ class Trainer:
         if not torch.isfinite(grad_norm):
             raise TrainingDiverged(f"gradient norm became {grad_norm.item()}; lower train.lr")
         self.optimizer.step()
+        self.schedule.step()
         self.budget.charge(trained=tokens)
         metrics["grad_norm"] = float(grad_norm)
         if first:  # measured before any update of this batch: the policy that sampled it
@@ -143,7 +204,7 @@ class Trainer:
             atomic.write_jsonl(metrics_path, self.metrics)
             if self.on_step:
                 self.on_step(row)
-            if not math.isfinite(row["loss"]):
+            if row["updates"] and not math.isfinite(row["loss"]):
                 raise TrainingDiverged(f"loss became {row['loss']} at step {step}")
         self.model.eval()
         return self.metrics

@@ -33,7 +33,7 @@ class Arith:
     eval_size: int = 200
     eval_fraction: float = 0.2  # share of the problem space reserved for eval
 
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.max_start < 1 or self.max_operand < 1 or self.eval_size < 1:

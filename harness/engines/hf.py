@@ -54,7 +54,7 @@ class HFEngine:
         result = self.model.generate(
             input_ids=ids.to(device), attention_mask=attn.to(device),
             do_sample=not greedy, temperature=None if greedy else params.temperature,
-            top_p=None if greedy else params.top_p, top_k=None,
+            top_p=None if greedy else params.top_p, top_k=0,
             max_new_tokens=params.max_new_tokens, pad_token_id=self.pad_id, eos_token_id=self.eos_id,
             output_logits=True, return_dict_in_generate=True,
         )
