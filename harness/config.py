@@ -35,6 +35,8 @@ class WarmStart(Strict):
     steps: int = Field(600, ge=0)
     batch_size: int = Field(64, gt=0)
     lr: float = Field(3e-3, gt=0)
+    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="cosine decays to this share of lr, not to 0, so the "
+                                "base does not sit in a minimum so sharp that any RL step falls out of it")
     seed: int = 0
 
 

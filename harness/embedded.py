@@ -104,7 +104,8 @@ def supervised_warm_start(model, tokenizer, tasks: list, warm: WarmStart) -> Non
     model.train()
     for step in range(warm.steps):
         for group in opt.param_groups:
-            group["lr"] = warm.lr * 0.5 * (1 + math.cos(math.pi * step / warm.steps))
+            cosine = 0.5 * (1 + math.cos(math.pi * step / warm.steps))
+            group["lr"] = warm.lr * (warm.min_lr_ratio + (1 - warm.min_lr_ratio) * cosine)
         demos = [d for i in range(warm.batch_size) for d in tasks[i % len(tasks)].demonstrations(1, rng)]
         rows, labels = [], []
         for prompt, solution in demos:

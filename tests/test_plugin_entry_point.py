@@ -1,0 +1,52 @@
+"""A third-party algorithm found through the `grainbench.algorithms` entry point, listed and trained."""
+
+import textwrap
+
+from tests.conftest import ROOT, grainbench
+
+
+def make_plugin(root):
+    """An installed-looking distribution on sys.path: a module plus its dist-info with entry points."""
+    (root / "half_grpo.py").write_text(textwrap.dedent('''
+        from dataclasses import dataclass
+
+        from algorithms.batch import token_positions
+        from algorithms.objective import PolicyGradient
+
+
+        @dataclass
+        class HalfGRPO(PolicyGradient):
+            fraction: float = 0.5
+            unit = "token"
+            version = "1"
+
+            def loss_mask(self, batch):
+                lengths = batch.mask.sum(dim=1, keepdim=True)
+                return batch.mask & (token_positions(batch.mask) < (lengths * self.fraction).ceil())
+    '''))
+    dist = root / "half_grpo-0.1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: half-grpo\nVersion: 0.1.0\n")
+    (dist / "entry_points.txt").write_text("[grainbench.algorithms]\nhalf_grpo = half_grpo:HalfGRPO\n")
+
+
+def test_entry_point_algorithm_is_listed_and_trains(tmp_path):
+    plugin = tmp_path / "site"
+    plugin.mkdir()
+    make_plugin(plugin)
+    env = {"PYTHONPATH": f"{plugin}:{ROOT}"}
+    listed = grainbench("algorithms", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "half_grpo: unit=token ratio=token" in listed.stdout and '"fraction": 0.5' in listed.stdout
+
+    suite = (ROOT / "suites" / "smoke.yaml").read_text().replace("grpo: {}", "half_grpo: {fraction: 0.25}")
+    suite = suite.replace("flops: 2.0e9", "flops: 3.0e8")
+    (tmp_path / "s.yaml").write_text(suite)
+    run = grainbench("run", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "c"), env=env)
+    assert run.returncode == 0, run.stderr
+    (run_dir,) = (tmp_path / "out" / "runs").iterdir()
+    assert run_dir.name.startswith("half_grpo-arith-0-") and (run_dir / "DONE").exists()
+    assert "half_grpo" in (tmp_path / "out" / "leaderboard.csv").read_text()
+
+    without = grainbench("validate", str(tmp_path / "s.yaml"))  # not installed → unknown name
+    assert without.returncode == 2 and "unknown algorithm 'half_grpo'" in without.stderr
