@@ -8,7 +8,7 @@ differences come from the choices, not from implementation accidents.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import ClassVar, Protocol
 
 import torch
