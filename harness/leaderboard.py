@@ -20,7 +20,7 @@ def run_rows(results_dir: Path) -> pd.DataFrame:
         for task, ev in summary["eval"].items():
             base = summary["base_eval"][task]
             row = {k: v for k, v in summary.items() if not isinstance(v, dict)}
-            row.update({f"{k}": v for k, v in ev.items() if k.startswith(("pass@", "maj@")) or k == "mean_length"})
+            row.update({k: v for k, v in ev.items() if k.startswith(("pass@", "maj@")) or k == "mean_length"})
             row.update({"task": task, "task_version": ev["task_version"], "base_pass@1": base["pass@1"],
                         "delta_pass@1": ev["pass@1"] - base["pass@1"]})
             rows.append(row)

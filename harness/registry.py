@@ -25,6 +25,23 @@ def add_unique(table: dict[str, Any], name: str, obj: Any, kind: str) -> None:
     table[name] = obj
 
 
+def registrar(table: dict[str, Any], kind: str):
+    """A `register(name)` class decorator over `table` for registries that live inside the harness.
+
+    (`algorithms/` and `tasks/` keep their own three-line copy: they may not import the harness.)
+    """
+
+    def register(name: str):
+        def decorate(obj):
+            add_unique(table, name, obj, kind)
+            obj.name = name
+            return obj
+
+        return decorate
+
+    return register
+
+
 class Registry(Generic[T]):
     def __init__(self, kind: str, table: dict[str, T], builtin_modules: Iterable[str], group: str):
         self.kind = kind
