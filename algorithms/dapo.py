@@ -38,6 +38,9 @@ class DAPO(PolicyGradient):
     def keep_group(self, correct: list[bool]) -> bool:
         return not self.dynamic_sampling or 0 < sum(correct) < len(correct)
 
+    def sampling_rounds(self) -> int:
+        return self.max_sampling_rounds if self.dynamic_sampling else 1
+
     def shaped_rewards(self, batch):
         if not self.overlong_cache:
             return batch.rewards

@@ -77,6 +77,14 @@ class PolicyGradient:
     def loss_mask(self, batch: RolloutBatch) -> Tensor:
         return batch.mask
 
+    def keep_group(self, correct: list[bool]) -> bool:
+        """Whether a group of responses enters the rollout batch (DAPO drops uninformative ones)."""
+        return True
+
+    def sampling_rounds(self) -> int:
+        """Rollout batches drawn at most per step to fill it with kept groups."""
+        return 1
+
     # --- the shared path --------------------------------------------------------------------
     def params(self) -> dict:
         return asdict(self)

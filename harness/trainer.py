@@ -97,15 +97,13 @@ class Trainer:
         """A rollout batch and the scores of everything sampled for it; for algorithms that filter
         groups (DAPO), refilled with fresh prompts."""
         cfg = self.rollout_cfg
-        keep = getattr(self.algorithm, "keep_group", None)
-        rounds = getattr(self.algorithm, "max_sampling_rounds", 1) if keep else 1
         kept, sampled = Rollout([], [], [], []), []
-        for _ in range(rounds):
+        for _ in range(self.algorithm.sampling_rounds()):
             rollout = self.sample(self.task.train_problems(cfg.prompts_per_step, self.rng), cfg.samples_per_prompt)
             sampled.extend(rollout.scores)
             for g in range(cfg.prompts_per_step):
                 rows = slice(g * cfg.samples_per_prompt, (g + 1) * cfg.samples_per_prompt)
-                if keep is None or keep([s.correct for s in rollout.scores[rows]]):
+                if self.algorithm.keep_group([s.correct for s in rollout.scores[rows]]):
                     kept.extend(rollout, rows)
             if len(kept.generations) >= cfg.prompts_per_step * cfg.samples_per_prompt:
                 break
