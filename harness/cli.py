@@ -1,4 +1,4 @@
-"""`grainbench` command line: run, validate, algorithms, tasks, leaderboard.
+"""`grainbench` command line: run, validate, eval, algorithms, tasks, leaderboard.
 
 Every user mistake surfaces as one `error:` line and exit code 2; a run that diverges is reported
 and the suite carries on, exiting 1 at the end.
@@ -60,6 +60,47 @@ def validate(suite_file: Path = typer.Argument(..., help="suite YAML to check"))
     suite = load_suite(suite_file)
     runs = check_names(suite)
     typer.echo(f"{suite_file}: ok ({len(runs)} runs)")
+
+
+@app.command("eval")
+def eval_cmd(model: str = typer.Option(..., "--model", help="HF model directory or hub id"),
+             task: str = typer.Option(..., "--task", help="a registered task, e.g. gsm8k"),
+             n: int = typer.Option(4, "--n", min=1, help="samples per problem"),
+             k: str = typer.Option("1", "--k", help="comma-separated k for pass@k, each <= n"),
+             limit: Optional[int] = typer.Option(None, "--limit", min=1, help="score only the first N problems"),
+             option: list[str] = typer.Option([], "--option", help="task option KEY=VALUE, e.g. path=data/gsm8k"),
+             temperature: float = typer.Option(1.0, "--temperature", min=0.0),
+             max_new_tokens: int = typer.Option(512, "--max-new-tokens", min=1),
+             seed: int = typer.Option(0, "--seed"),
+             engine: str = typer.Option("hf", "--engine"),
+             out: Optional[Path] = typer.Option(None, "--out", help="output directory (default results/eval/<model>-<task>)")):
+    """Score any checkpoint on a task: per-sample JSONL plus a one-row summary (CSV and JSON)."""
+    import yaml
+
+    from harness.evaluator import score_checkpoint
+
+    ks = _int_list(k, "--k")
+    if any(not 1 <= x <= n for x in ks):
+        raise UserError(f"--k {k}: every k must be between 1 and --n ({n})")
+    options = {}
+    for item in option:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--option {item!r}: expected KEY=VALUE, e.g. --option path=data/gsm8k")
+        options[key] = yaml.safe_load(value)
+    _quiet_libraries()
+    out = out or Path("results") / "eval" / f"{Path(model).name}-{task}"
+    table = score_checkpoint(model, task, options, out, n=n, ks=ks, limit=limit, temperature=temperature,
+                             max_new_tokens=max_new_tokens, seed=seed, engine=engine)
+    typer.echo(table.to_string(index=False))
+    typer.echo(f"samples: {out / 'samples.jsonl'}")
+
+
+def _int_list(text: str, flag: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UserError(f"{flag} {text!r}: expected comma-separated integers, e.g. 1,4") from None
 
 
 @app.command("algorithms")

@@ -19,7 +19,7 @@ class Strict(BaseModel):
 
 
 class EmbeddedModel(Strict):
-    """A tiny Llama built from a config, with a character tokenizer: no download needed."""
+    """A tiny Llama built from a config, with a byte-level BPE tokenizer learned from the tasks: no download needed."""
 
     hidden_size: int = Field(128, gt=0)
     intermediate_size: int = Field(384, gt=0)
@@ -27,6 +27,7 @@ class EmbeddedModel(Strict):
     num_heads: int = Field(4, gt=0)
     num_kv_heads: int = Field(2, gt=0)
     max_positions: int = Field(256, gt=0)
+    vocab_size: int = Field(512, ge=260, description="BPE vocabulary: 256 bytes, 4 specials, merges")
 
 
 class WarmStart(Strict):

@@ -1,4 +1,4 @@
-"""The embedded base model: a tiny Llama with a character tokenizer, warm-started on demonstrations.
+"""The embedded base model: a tiny Llama with a byte-level BPE tokenizer, warm-started on demonstrations.
 
 Everything is built locally (no hub) and saved as an ordinary Hugging Face directory, so the `hf`
 engine, vLLM and lm-eval all load it like any other checkpoint. The warm start is cached under a
@@ -12,11 +12,11 @@ import json
 import logging
 import math
 import random
-import string
 from pathlib import Path
+from typing import Iterable
 
 import torch
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from harness import atomic
@@ -26,16 +26,24 @@ from harness.policy import encode_prompt, right_pad
 log = logging.getLogger(__name__)
 
 SPECIALS = ["<pad>", "<bos>", "<eos>", "<unk>"]
-CHARACTERS = sorted(set(string.printable) - set("\t\r\x0b\x0c"))  # printable ASCII and newline
-TOKENIZER_VERSION = "chars-1"
+TOKENIZER_VERSION = "bpe-1"
+TOKENIZER_CORPUS = 2000  # demonstrations per task the merges are learned from
 
 
-def build_tokenizer() -> PreTrainedTokenizerFast:
-    """One token per character over printable ASCII: every synthetic task's text is in vocabulary."""
-    vocab = {tok: i for i, tok in enumerate(SPECIALS + CHARACTERS)}
-    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
-    core.decoder = decoders.Fuse()
+def build_tokenizer(corpus: Iterable[str] = (), vocab_size: int = 512) -> PreTrainedTokenizerFast:
+    """Byte-level BPE whose merges are learned from `corpus` (the tasks' demonstrations).
+
+    Bytes keep every text in vocabulary and decoding exact; merges make the synthetic words single
+    tokens, so a problem is ~2x shorter than in characters and every FLOP of the budget goes further.
+    Digits stay single tokens, as in Llama's tokenizer, so numbers are spelled the same everywhere.
+    """
+    core = Tokenizer(models.BPE(unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                                  pre_tokenizers.ByteLevel(add_prefix_space=False)])
+    core.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    core.train_from_iterator(list(corpus), trainer)
     return PreTrainedTokenizerFast(tokenizer_object=core, bos_token="<bos>", eos_token="<eos>",
                                    pad_token="<pad>", unk_token="<unk>")
 
@@ -55,6 +63,8 @@ def load_checkpoint(path: str | Path):
     """(tokenizer, model) from an HF directory or hub id; a clear error when it is not a model."""
     from harness.errors import UserError
 
+    if str(path).startswith((".", "/", "~")) and not Path(path).expanduser().is_dir():
+        raise UserError(f"model directory {path} not found; give a Hugging Face model directory or hub id")
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path))
         model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
@@ -89,7 +99,9 @@ def base_checkpoint(spec: EmbeddedModel, warm: WarmStart, tasks: list, cache_dir
         names = ", ".join(t.name for t in tasks)
         raise ValueError(f"the embedded model's warm start needs a task with demonstrations; {names} have none")
     log.info("warm-starting the embedded base model (%d steps) into %s", warm.steps, target)
-    tokenizer = build_tokenizer()
+    corpus_rng = random.Random(f"tokenizer-{warm.seed}")
+    corpus = [p + s for t in teachers for p, s in t.demonstrations(TOKENIZER_CORPUS, corpus_rng)]
+    tokenizer = build_tokenizer(corpus, spec.vocab_size)
     model = build_model(spec, tokenizer, warm.seed)
     supervised_warm_start(model, tokenizer, teachers, warm)
     save_checkpoint(model, tokenizer, target)

@@ -69,7 +69,7 @@ class Trainer:
 
     # --- rollouts -------------------------------------------------------------------------
     def sample(self, problems: list, n: int) -> Rollout:
-        prompts = [encode_prompt(self.tokenizer, p.prompt) for p in problems]
+        prompts = [encode_prompt(self.tokenizer, p.prompt, p.chat) for p in problems]
         groups = self.engine.generate(prompts, n, self.params, self.rng.randrange(2**31))
         gens = [g for group in groups for g in group]
         self.budget.charge(generated=sum(len(g.response_ids) for g in gens),

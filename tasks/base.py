@@ -12,6 +12,7 @@ class Problem:
     id: str
     prompt: str
     answer: str  # the gold answer (or a test spec for code tasks)
+    chat: bool = False  # the prompt is a user message for the tokenizer's chat template, when it has one
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,12 @@ from harness.embedded import build_model, build_tokenizer, save_checkpoint
 
 
 def test_save_load_round_trip(tmp_path):
-    tokenizer = build_tokenizer()
+    import random
+
+    from tasks.arith import Arith
+
+    corpus = [p + s for p, s in Arith().demonstrations(500, random.Random(0))]
+    tokenizer = build_tokenizer(corpus, vocab_size=400)
     model = build_model(EmbeddedModel(hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2, num_kv_heads=1), tokenizer, seed=0)
     assert sum(p.numel() for p in model.parameters()) < 5_000_000
     save_checkpoint(model, tokenizer, tmp_path / "ckpt")
@@ -18,8 +23,12 @@ def test_save_load_round_trip(tmp_path):
     model2 = AutoModelForCausalLM.from_pretrained(tmp_path / "ckpt")
     text = "Ann has 12 pens.\n12+7=19\n#### 19"
     ids = tok2(text, add_special_tokens=False)["input_ids"]
-    assert len(ids) == len(text)  # one token per character
+    assert len(ids) < 0.7 * len(text)  # the task's words were merged into single tokens
     assert tok2.decode(ids) == text
+    for odd in ["naïve — ∑ 😀\t", "Ann has 1234567 pens"]:  # bytes: every text survives a round trip
+        assert tok2.decode(tok2(odd, add_special_tokens=False)["input_ids"]) == odd
+    digits = tok2("Ann has 1234567 pens", add_special_tokens=False)["input_ids"]
+    assert [tok2.decode([i]) for i in digits if tok2.decode([i]).strip().isdigit()] == list("1234567")
     assert ids == tokenizer(text, add_special_tokens=False)["input_ids"]
     x = torch.tensor([[tok2.bos_token_id] + ids])
     torch.testing.assert_close(model(x).logits, model2(x).logits)
