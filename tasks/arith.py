@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from tasks import register
-from tasks.base import Problem, Score
+from tasks.base import Problem, Score, Scoring
 from tasks.math.answer import extract_answer, is_equiv
 
 NAMES = ["Ann", "Bob", "Cal", "Dee", "Eve", "Max", "Sam", "Zoe"]
@@ -26,7 +26,7 @@ LOSS = ["loses {n}", "gives {n} away", "sells {n}"]
 
 @register("arith")
 @dataclass
-class Arith:
+class Arith(Scoring):
     steps: int = 2
     max_start: int = 30
     max_operand: int = 20

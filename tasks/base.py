@@ -32,6 +32,16 @@ class Task(Protocol):
 
     def score(self, problem: Problem, completion: str) -> Score: ...
 
+    def score_many(self, problems: list[Problem], completions: list[str]) -> list[Score]: ...
+
+
+class Scoring:
+    """The default `score_many`, one `score` after another; tasks whose checks are slow (code run
+    in a sandbox) override it to spread the work over cores."""
+
+    def score_many(self, problems: list[Problem], completions: list[str]) -> list[Score]:
+        return [self.score(p, c) for p, c in zip(problems, completions)]
+
 
 class Demonstrating(Protocol):
     """A task that can write worked solutions, for the embedded model's supervised warm start."""

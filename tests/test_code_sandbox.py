@@ -1,0 +1,143 @@
+"""The sandbox against hostile programs: right verdicts, and nothing escapes."""
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from tasks.code import check_solution, run_program
+from tasks.code.sandbox import sandbox_mode
+
+ADD_TESTS = ["assert add(1, 2) == 3", "assert add(-1, 1) == 0"]
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                    if marker.encode() in f.read():
+                        found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+class Listener:
+    """A TCP listener on 127.0.0.1 that counts accepted connections."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.sock.settimeout(0.2)
+        self.port, self.accepted, self.stop = self.sock.getsockname()[1], 0, False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+                self.accepted += 1
+                conn.close()
+            except OSError:
+                pass
+
+    def close(self):
+        self.stop = True
+        self.thread.join()
+        self.sock.close()
+
+
+
+@pytest.fixture
+def attacks(shared_data):
+    return shared_data / "code_attacks_dev"
+
+
+def test_hostile_programs(attacks, tmp_path, monkeypatch):
+    expected = json.loads((attacks / "expected.json").read_text())
+    assert len(expected) == 20
+    secret_value = secrets.token_hex(16)
+    monkeypatch.setenv("GRAINBENCH_TEST_SECRET", secret_value)
+    failures = []
+    for name, spec in sorted(expected.items()):
+        canary = tmp_path / name / "canary"
+        canary.mkdir(parents=True)
+        (canary / "keep.txt").write_text("original")
+        secret = tmp_path / name / "secret.txt"
+        secret_text = secrets.token_hex(16)
+        secret.write_text(secret_text)
+        listener = Listener()
+        source = ((attacks / name).read_text().replace("__CANARY_DIR__", str(canary))
+                  .replace("__SECRET_PATH__", str(secret)).replace("__PORT__", str(listener.port)))
+        verdict = check_solution(source, "add", ADD_TESTS, timeout_s=3.0)
+        time.sleep(0.05)
+        listener.close()
+        want = spec["verdict"]
+        ok = (want == "any" or verdict.status == want or (want == "not_pass" and verdict.status != "pass"))
+        output = verdict.stdout + verdict.stderr
+        escaped = {
+            "verdict": not ok,
+            "canary changed": sorted(p.name for p in canary.iterdir()) != ["keep.txt"] or (canary / "keep.txt").read_text() != "original",
+            "secret leaked": secret_text in output,
+            "env leaked": secret_value in output,
+            "socket connected": listener.accepted > 0,
+            "orphan alive": bool(_processes_with("grainbench-orphan-marker")),
+            "output over cap": len(verdict.stdout.encode()) > 1 << 20,
+        }
+        failures += [f"{name}: {what} (verdict {verdict.status}: {verdict.detail})" for what, bad in escaped.items() if bad]
+    assert not failures, failures
+    assert check_solution("def add(a, b):\n    return a + b\n", "add", ADD_TESTS).status == "pass"  # the harness lives on
+
+
+def test_wall_timeout_kills_a_grandchild_that_ignores_sigterm(tmp_path):
+    marker = f"grainbench-grandchild-{secrets.token_hex(4)}"
+    source = f"""
+import subprocess, sys, time
+code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
+subprocess.Popen([sys.executable, "-c", code, {marker!r}])
+time.sleep(600)
+"""
+    started = time.monotonic()
+    verdict = run_program(source, timeout_s=1.5)
+    assert verdict.status == "timeout" and time.monotonic() - started < 5
+    time.sleep(0.2)
+    assert _processes_with(marker) == []
+
+
+@pytest.mark.parametrize("source, status", [("print('ok')", "pass"), ("raise SystemExit(3)", "fail"),
+                                            ("import time\ntime.sleep(30)", "timeout"), ("1/0", "fail")])
+def test_run_program_verdicts(source, status):
+    verdict = run_program(source, timeout_s=1.0)
+    assert verdict.status == status
+    assert verdict.duration_s < 3
+
+
+def test_output_is_captured_and_the_environment_scrubbed(monkeypatch):
+    monkeypatch.setenv("GRAINBENCH_PRIVATE_TOKEN", "hunter2")
+    verdict = run_program("import os, sys\nprint('to out')\nprint('to err', file=sys.stderr)\nprint(dict(os.environ))")
+    assert verdict.status == "pass" and "to out" in verdict.stdout and "to err" in verdict.stderr
+    assert "hunter2" not in verdict.stdout and "GRAINBENCH_PRIVATE_TOKEN" not in verdict.stdout
+
+
+def test_the_runner_verdict_ignores_printed_claims():
+    tricks = "def add(a, b):\n    print('PASS'); print('ok')\n    return 0\n"
+    assert check_solution(tricks, "add", ADD_TESTS).status == "fail"
+    numpy_like = "def add(a, b):\n    return float(a + b)\n"  # 3.0 == 3 is a right answer
+    assert check_solution(numpy_like, "add", ADD_TESTS).status == "pass"
+
+
+def test_bwrap_mode_is_used_where_namespaces_work():
+    probe = subprocess.run(["unshare", "--user", "--net", "true"], capture_output=True) if sys.platform == "linux" else None
+    if probe is None or probe.returncode != 0:
+        pytest.skip("this machine has no user namespaces: the rlimit fallback is the sandbox here")
+    assert sandbox_mode() == "bwrap"

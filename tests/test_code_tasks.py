@@ -1,0 +1,97 @@
+"""Code benchmarks on the real files: references pass, stubbed references fail, completions are extracted."""
+
+import ast
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from harness.plugins import make_task
+from tasks.code.extract import extract_program
+
+
+def stub(reference: str, entry_point: str, body: str) -> str:
+    """The reference with `entry_point`'s body replaced by `pass` or `return None`."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)  # the datasets' own invalid escapes
+        tree = ast.parse(reference)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name == entry_point:
+            node.body = [ast.Pass()] if body == "pass" else [ast.Return(ast.Constant(None))]
+    return ast.unparse(tree)
+
+
+def verdicts(task, programs):
+    with ThreadPoolExecutor(2) as pool:
+        return list(pool.map(lambda rp: task.verify(*rp).status, programs))
+
+
+@pytest.mark.parametrize("name, folder, split, count, options", [
+    ("humaneval", "humaneval", "test", 164, {}),
+    ("humaneval_plus", "humaneval_plus", "test", 164, {}),
+    ("mbpp", "mbpp", "test", 500, {}),
+    ("mbpp", "mbpp", "train", 374, {}),
+    ("mbpp", "mbpp", "validation", 90, {}),
+    ("mbpp", "mbpp", "prompt", 10, {}),
+    ("mbpp", "mbpp", "test", 257, {"sanitized": True}),
+    ("mbpp_plus", "mbpp_plus", "test", 378, {}),
+])
+def test_references_pass_and_stubs_fail(shared_data, name, folder, split, count, options):
+    task = make_task(name, {"path": str(shared_data / folder), **options})
+    records = task.records(split)
+    assert len(records) == count
+    results = verdicts(task, [(r, r.reference) for r in records])
+    failing = [r.id for r, v in zip(records, results) if v != "pass"]
+    assert not failing, failing
+    for body in ("pass", "return None"):
+        results = verdicts(task, [(r, stub(r.reference, r.entry_point, body)) for r in records])
+        passing = [r.id for r, v in zip(records, results) if v == "pass"]
+        assert not passing, (body, passing)
+
+
+def test_extraction_forms():
+    prompt = "from typing import List\n\n\ndef f(xs: List[int]) -> int:\n    \"\"\"Sum.\"\"\"\n"
+    fenced = "Here you go:\n```python\ndef f(xs):\n    return sum(xs)\n```\nDone."
+    assert extract_program(fenced, prompt, "f", continuation=True) == "from typing import List\ndef f(xs):\n    return sum(xs)"
+    body = "    return sum(xs)\n\n\ndef check():\n    pass\n"
+    assert extract_program(body, prompt, "f", continuation=True).rstrip() == prompt + "    return sum(xs)"
+    bare = "def f(xs):\n    return sum(xs)\n```\nExplanation follows"
+    assert extract_program(bare, "", "f") == "def f(xs):\n    return sum(xs)\n"
+    two = "```python\nimport math\n```\n```python\ndef f(xs):\n    return 0\n```"
+    assert extract_program(two, "", "f") == "def f(xs):\n    return 0"
+
+
+def test_humaneval_task_scores_completions_in_parallel(shared_data):
+    task = make_task("humaneval", {"path": str(shared_data / "humaneval"), "template": "plain"})
+    problems = task.eval_problems(2)
+    assert problems[0].prompt.startswith("\n\ndef has_close_elements") or "has_close_elements" in problems[0].prompt
+    right = [task.record(p.id).reference[len(task.record(p.id).prompt):] for p in problems]
+    scores = task.score_many(problems * 2, right + ["    return None\n", "    while True: pass\n"])
+    assert [s.correct for s in scores] == [True, True, False, False]
+    assert scores[3].answer == "timeout" and scores[0].reward == 1.0
+
+
+def test_time_limit_follows_the_reference_runtime(shared_data):
+    task = make_task("mbpp", {"path": str(shared_data / "mbpp"), "timeout_floor_s": 0.5, "timeout_factor": 3.0})
+    record = task.records("test")[0]
+    limit = task.time_limit(record)
+    assert limit == max(0.5, 3.0 * task._limits[record.id]) and task._limits[record.id] > 0
+
+
+def test_synth_code_demonstrations_pass_and_wrong_functions_fail():
+    import random
+
+    from tasks.code.synth import SynthCode
+
+    task = SynthCode()
+    pairs = task._sample(6, random.Random(0), want_eval=True)
+    problems = [p for p, _ in pairs]
+    solutions = [s for _, s in pairs]
+    scores = task.score_many(problems * 2, [f"```python\n{s}```" for s in solutions] + ["def f(x):\n    return x\n"] * 6)
+    assert [s.correct for s in scores[:6]] == [True] * 6
+    assert not any(s.correct for s in scores[6:])  # no generated function is the identity on 5 inputs
+    evals = task.eval_problems()
+    assert len({p.id for p in evals}) == task.eval_size and [p.id for p in evals] == [p.id for p in SynthCode().eval_problems()]
+    train = task.train_problems(500, random.Random(1))
+    assert not {p.prompt for p in evals} & {p.prompt for p in train}
