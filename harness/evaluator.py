@@ -19,13 +19,12 @@ def evaluate(engine, tokenizer, task, *, n: int, ks: list[int], limit: int | Non
     prompts = [encode_prompt(tokenizer, p.prompt, p.chat) for p in problems]
     params = SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature)
     groups = engine.generate(prompts, n, params, seed)
+    texts = [[tokenizer.decode(g.response_ids, skip_special_tokens=True) for g in gens] for gens in groups]
+    flat = task.score_many([p for p in problems for _ in range(n)], [t for row in texts for t in row])
     records, per_problem = [], []
-    for problem, gens in zip(problems, groups):
-        scores = []
-        for j, g in enumerate(gens):
-            text = tokenizer.decode(g.response_ids, skip_special_tokens=True)
-            s = task.score(problem, text)
-            scores.append(s)
+    for i, (problem, gens) in enumerate(zip(problems, groups)):
+        scores = flat[i * n : (i + 1) * n]
+        for j, (g, text, s) in enumerate(zip(gens, texts[i], scores)):
             records.append({"task": task.name, "problem_id": problem.id, "sample": j, "completion": text,
                             "answer": s.answer, "gold": problem.answer, "correct": s.correct, "reward": s.reward,
                             "length": len(g.response_ids), "finished": g.finished})

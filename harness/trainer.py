@@ -75,7 +75,7 @@ class Trainer:
         self.budget.charge(generated=sum(len(g.response_ids) for g in gens),
                            forwarded=sum(len(g.prompt_ids) for g in gens))
         flat_problems = [p for p in problems for _ in range(n)]
-        scores = [self.task.score(p, self.decode(g)) for p, g in zip(flat_problems, gens)]
+        scores = self.task.score_many(flat_problems, [self.decode(g) for g in gens])
         return Rollout(flat_problems, [g.prompt_ids for g in gens], gens, scores)
 
     def decode(self, g: Generation) -> str:
@@ -119,19 +119,18 @@ class Trainer:
             longest = limit - min(cut for _, cut in prefixes)
             params = SamplingParams(longest, self.params.temperature, self.params.top_p)
             groups = self.engine.generate(starts, n, params, self.rng.randrange(2**31))
-            values = []
+            problems, texts = [], []
             for (r, cut), group in zip(prefixes, groups):
                 head = rollout.generations[r].response_ids[:cut]
                 ended = bool(head) and head[-1] == self.tokenizer.eos_token_id
-                total = 0.0
                 for g in group:
                     # the continuation stops where the response would have, and nothing follows an EOS
                     tail = [] if ended else g.response_ids[: limit - cut]
                     self.budget.charge(generated=len(g.response_ids), forwarded=len(g.prompt_ids))
-                    text = self.tokenizer.decode(head + tail, skip_special_tokens=True)
-                    total += self.task.score(rollout.problems[r], text).reward
-                values.append(total / n)
-            return torch.tensor(values, dtype=torch.float32)
+                    problems.append(rollout.problems[r])
+                    texts.append(self.tokenizer.decode(head + tail, skip_special_tokens=True))
+            rewards = torch.tensor([s.reward for s in self.task.score_many(problems, texts)], dtype=torch.float32)
+            return rewards.view(len(prefixes), n).mean(dim=1)
 
         return estimate
 
