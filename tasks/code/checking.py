@@ -15,12 +15,13 @@ import os
 import pickle
 import secrets
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from typing import Callable
 
 from tasks.code.sandbox import Program, Verdict, run
 
 RUNNER = r'''
-import copy, math, os, pickle, sys, traceback
+import math, os, sys
 
 def _gb_run(feed_fd, report_fd):
     with os.fdopen(feed_fd, "rb") as feed:
@@ -31,18 +32,21 @@ def _gb_run(feed_fd, report_fd):
         solution = f.read()
     with open("tests.py", encoding="utf-8") as f:
         tests = f.read()
-    data = None
+    data, deepcopy = None, None
     if os.path.exists("data.pkl"):
+        import copy, pickle
+        deepcopy = copy.deepcopy
         with open("data.pkl", "rb") as f:
             data = pickle.load(f)
     scope = {"__name__": "solution", "__builtins__": __builtins__}
     try:
         exec(compile(solution, "solution.py", "exec"), scope)
         # the tests run in their own namespace: a candidate rewriting its globals cannot reach _gb_eq
-        test_scope = dict(scope, _gb_eq=_gb_eq, _gb_close=_gb_close, _gb_data=data, _gb_copy=copy.deepcopy,
+        test_scope = dict(scope, _gb_eq=_gb_eq, _gb_close=_gb_close, _gb_data=data, _gb_copy=deepcopy,
                           __name__="tests")
         exec(compile(tests, "tests.py", "exec"), test_scope)
     except BaseException:
+        import traceback
         traceback.print_exc()
         sys.stdout.flush(); sys.stderr.flush()
         os._exit(1)  # no atexit handler may run, let alone change the status
@@ -116,6 +120,7 @@ class _HardenAsserts(ast.NodeTransformer):
         return expr
 
 
+@lru_cache(maxsize=4096)
 def harden(test_source: str) -> str:
     """The test code with its equality asserts rewritten; unparsable code is left for Python to reject."""
     try:
