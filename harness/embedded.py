@@ -94,7 +94,7 @@ def base_checkpoint(spec: EmbeddedModel, warm: WarmStart, tasks: list, cache_dir
     if (target / "config.json").is_file():
         log.info("reusing cached base model %s", target)
         return target, True
-    teachers = [t for t in tasks if hasattr(t, "demonstrations")]
+    teachers = [t for t in tasks if hasattr(t, "demonstrations") and t.demonstrations(1, random.Random(0))]
     if warm.steps and not teachers:
         names = ", ".join(t.name for t in tasks)
         raise ValueError(f"the embedded model's warm start needs a task with demonstrations; {names} have none")

@@ -87,7 +87,10 @@ def run_suite(suite: Suite, out_dir: Path, cache_dir: Path) -> SuiteResult:
 def resolve_base(suite: Suite, cache_dir: Path) -> tuple[Path, bool]:
     if not suite.model.is_embedded:
         return Path(suite.model.path) if Path(suite.model.path).exists() else suite.model.path, True
-    teachers = [make_task(suite.tasks.train, suite.tasks.options.get(suite.tasks.train, {}))]
+    # the embedded base learns the format of every task the suite trains or evaluates on (their train
+    # splits' demonstrations), so an eval-only task such as synth_code measures something
+    names = list(dict.fromkeys([suite.tasks.train, *suite.tasks.eval]))
+    teachers = [make_task(name, suite.tasks.options.get(name, {})) for name in names]
     spec = suite.model.embedded or EmbeddedModel()
     try:
         return base_checkpoint(spec, suite.model.warm_start, teachers, cache_dir)

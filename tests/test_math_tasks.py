@@ -31,6 +31,10 @@ def test_gsm8k_task_prompts_and_scores(shared_data):
     # a base model inventing the next few-shot item must not have that item's answer scored
     assert not task.score(problem, "#### 17\n\nQuestion: what is 9+9?\nAnswer: #### 18").correct
     assert len(task.train_problems(5, random.Random(0))) == 5
+    (prompt, solution), = task.demonstrations(1, random.Random(0))
+    assert prompt.endswith("Answer:") and "####" in solution
+    # an eval-only task teaches nothing: its test problems must never reach the warm start
+    assert make_task("math500", {"path": str(shared_data / "math500")}).demonstrations(3, random.Random(0)) == []
 
 
 def test_math_task_scores_latex_answers(shared_data):

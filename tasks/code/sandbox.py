@@ -62,7 +62,7 @@ class Verdict:
 
 @dataclass
 class Program:
-    """Files written into a fresh working directory, then `python -I main FEED_FD REPORT_FD`: the
+    """Files written into a fresh working directory, then `python -S -s main FEED_FD REPORT_FD`: the
     program may read `feed` from the first pipe and write a report to the second."""
 
     files: dict[str, str | bytes]
@@ -127,6 +127,8 @@ def run(program: Program, timeout_s: float, limits: Limits = Limits(), report_ca
         if timed_out:
             return Verdict("timeout", out, err, duration, None, f"killed at the {timeout_s:.1f} s wall timeout", mode), b""
         code = proc.returncode
+        if code != 0 and mode == "bwrap" and err.startswith("bwrap:"):
+            return Verdict("error", out, err, duration, code, f"the sandbox could not start: {err.strip()}", mode), b""
         if code == 0:
             return Verdict("pass", out, err, duration, 0, "exit status 0", mode), readers["report"].data
         why = f"killed by signal {-code}" if code < 0 else f"exit status {code}"

@@ -81,8 +81,11 @@ class MathTask(Scoring):
         return [self._problem(rng.choice(records)) for _ in range(count)]
 
     def demonstrations(self, count: int, rng: random.Random) -> list[tuple[str, str]]:
-        """(prompt, worked solution) pairs from the train split, for a supervised warm start."""
-        records = [r for r in self._records(self.train_split or self.eval_split) if r.solution]
+        """(prompt, worked solution) pairs from the train split, for a supervised warm start; none
+        for an eval-only task (its test problems must never be taught)."""
+        if self.train_split is None:
+            return []
+        records = [r for r in self._records(self.train_split) if r.solution]
         return [(self._problem(r).prompt, " " + r.solution.strip()) for r in (rng.choice(records) for _ in range(count))]
 
     def eval_problems(self, limit: int | None = None) -> list[Problem]:
