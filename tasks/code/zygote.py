@@ -1,0 +1,203 @@
+"""Fork server that runs inside one long-lived sandbox: each program is a fork of a warm interpreter.
+
+A fresh interpreter per program spends most of a short program's time starting up (and importing
+`typing`); forking one that has already done so costs a millisecond. Each program still gets its
+own process, session, working directory, resource limits and pipes; after it ends (or is killed
+at its wall timeout) every other process in the sandbox's PID namespace is killed and /tmp is
+emptied, so nothing a program leaves behind meets the next one. The sandbox has no capabilities
+and this server is not dumpable, so a program cannot trace it or read its memory.
+
+Protocol on stdin/stdout: 8-byte length + pickle. In: {"files", "main", "feed", "timeout",
+"report_cap", "output_cap", "cpu", "file_bytes"}; out: {"timed_out", "code", "out", "err", "report"}.
+"""
+
+import os
+import pickle
+import resource
+import select
+import shutil
+import signal
+import struct
+import sys
+import time
+
+for _name in ("typing", "math", "re", "collections", "itertools", "functools", "heapq", "bisect", "copy",
+              "string", "json", "fractions", "decimal", "datetime", "traceback", "statistics", "random"):
+    try:
+        __import__(_name)  # warm: every forked program finds these already imported
+    except ImportError:
+        pass
+
+SELF = os.getpid()
+PR_SET_DUMPABLE = 4
+
+
+def _not_dumpable() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except Exception:
+        pass
+
+
+def _read_message(stream):
+    head = stream.read(8)
+    if len(head) < 8:
+        return None
+    (size,) = struct.unpack("<Q", head)
+    return pickle.loads(stream.read(size))
+
+
+def _write_message(stream, obj) -> None:
+    data = pickle.dumps(obj)
+    stream.write(struct.pack("<Q", len(data)) + data)
+    stream.flush()
+
+
+def _sweep() -> None:
+    """Kill every process of this PID namespace but its init (1) and this server, then reap."""
+    for _ in range(100):
+        others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, SELF)]
+        if not others:
+            break
+        for pid in others:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        _reap()
+        time.sleep(0.001)
+    _reap()
+
+
+def _reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _empty_tmp() -> None:
+    for entry in os.listdir("/tmp"):
+        if entry == ".zygote":  # this server's own code, mounted read-only
+            continue
+        path = os.path.join("/tmp", entry)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
+def _run(job: dict, counter: int) -> dict:
+    workdir = f"/tmp/run-{counter}"
+    os.mkdir(workdir)
+    for name, content in job["files"].items():
+        with open(os.path.join(workdir, name), "wb") as f:
+            f.write(content if isinstance(content, bytes) else content.encode())
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    feed_r, feed_w = os.pipe()
+    report_r, report_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the program
+        try:
+            os.setsid()
+            os.chdir(workdir)
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
+            low = 3  # close every inherited fd (the server's own pipes above all) but the program's two
+            for fd in sorted((feed_r, report_w)):
+                os.closerange(low, fd)
+                low = fd + 1
+            os.closerange(low, 4096)
+            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+            resource.setrlimit(resource.RLIMIT_CPU, (job["cpu"], job["cpu"]))
+            resource.setrlimit(resource.RLIMIT_FSIZE, (job["file_bytes"], job["file_bytes"]))
+            sys.argv = [job["main"], str(feed_r), str(report_w)]
+            sys.stdout = os.fdopen(1, "w", buffering=1)
+            sys.stderr = os.fdopen(2, "w", buffering=1)
+            import runpy
+
+            runpy.run_path(job["main"], run_name="__main__")
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+            code = 1
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+    for fd in (out_w, err_w, feed_r, report_w):
+        os.close(fd)
+    if job["feed"]:
+        os.write(feed_w, job["feed"])
+    os.close(feed_w)
+    caps = {out_r: job["output_cap"], err_r: job["output_cap"], report_r: job["report_cap"]}
+    kept = {fd: bytearray() for fd in caps}
+    open_fds = set(caps)
+    exited = os.pidfd_open(pid)
+    deadline = time.monotonic() + job["timeout"]
+    status, timed_out = None, False
+    while open_fds or status is None:
+        if status is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+        else:
+            left = 0  # the program is gone: take what is already written, don't wait on grandchildren
+        ready, _, _ = select.select(list(open_fds) + ([exited] if status is None else []), [], [], left)
+        if exited in ready:
+            status = os.waitpid(pid, 0)[1]
+            ready.remove(exited)
+        elif status is not None and not ready:
+            break
+        for fd in ready:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                open_fds.discard(fd)
+            elif len(kept[fd]) < caps[fd]:
+                kept[fd] += chunk[: caps[fd] - len(kept[fd])]
+    os.close(exited)
+    _sweep()
+    if status is None:
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            status = 0
+    for fd in caps:
+        os.close(fd)
+    shutil.rmtree(workdir, ignore_errors=True)
+    _empty_tmp()
+    code = None if timed_out else (os.waitstatus_to_exitcode(status) if status is not None else None)
+    return {"timed_out": timed_out, "code": code, "out": bytes(kept[out_r]), "err": bytes(kept[err_r]),
+            "report": bytes(kept[report_r])}
+
+
+def serve() -> None:
+    _not_dumpable()
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    _write_message(stdout, "ready")
+    counter = 0
+    while True:
+        job = _read_message(stdin)
+        if job is None:
+            return
+        counter += 1
+        _write_message(stdout, _run(job, counter))
+
+
+if __name__ == "__main__":
+    serve()
