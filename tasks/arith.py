@@ -9,13 +9,12 @@ warm start solves a fraction of them, leaving room for RL.
 
 from __future__ import annotations
 
-import hashlib
 import random
 from dataclasses import dataclass
 from typing import ClassVar
 
 from tasks import register
-from tasks.base import Problem, Score, Scoring
+from tasks.base import HashSplit, Problem, Score, problem_id
 from tasks.math.answer import extract_answer, is_equiv
 
 NAMES = ["Ann", "Bob", "Cal", "Dee", "Eve", "Max", "Sam", "Zoe"]
@@ -26,7 +25,7 @@ LOSS = ["loses {n}", "gives {n} away", "sells {n}"]
 
 @register("arith")
 @dataclass
-class Arith(Scoring):
+class Arith(HashSplit):
     steps: int = 2
     max_start: int = 30
     max_operand: int = 20
@@ -59,36 +58,7 @@ class Arith(Scoring):
                 value += n
         prompt = f"{name} has {start} {item}, {', '.join(phrases)}. How many {item} now?\n"
         solution = "\n".join(lines) + f"\n#### {value}"
-        pid = hashlib.sha1(prompt.encode()).hexdigest()[:12]
-        return Problem(id=pid, prompt=prompt, answer=str(value)), solution
-
-    def _is_eval(self, problem: Problem) -> bool:
-        return int(problem.id, 16) % 1000 < self.eval_fraction * 1000
-
-    def _sample(self, count: int, rng: random.Random, want_eval: bool) -> list[tuple[Problem, str]]:
-        out = []
-        while len(out) < count:
-            problem, solution = self._generate(rng)
-            if self._is_eval(problem) == want_eval:
-                out.append((problem, solution))
-        return out
-
-    def train_problems(self, count: int, rng: random.Random) -> list[Problem]:
-        return [p for p, _ in self._sample(count, rng, want_eval=False)]
-
-    def demonstrations(self, count: int, rng: random.Random) -> list[tuple[str, str]]:
-        return [(p.prompt, s) for p, s in self._sample(count, rng, want_eval=False)]
-
-    def eval_problems(self, limit: int | None = None) -> list[Problem]:
-        size = self.eval_size if limit is None else min(limit, self.eval_size)
-        seen, out = set(), []
-        rng = random.Random(f"arith-eval-{self.version}")  # fixed: the eval set never moves
-        while len(out) < size:
-            problem, _ = self._sample(1, rng, want_eval=True)[0]
-            if problem.id not in seen:
-                seen.add(problem.id)
-                out.append(problem)
-        return out
+        return Problem(id=problem_id(prompt), prompt=prompt, answer=str(value)), solution
 
     def score(self, problem: Problem, completion: str) -> Score:
         pred = extract_answer(completion)

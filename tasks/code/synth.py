@@ -8,13 +8,12 @@ Train and eval problems are split by a hash of the prompt, as in `arith`.
 
 from __future__ import annotations
 
-import hashlib
 import random
 from dataclasses import dataclass
 from typing import ClassVar
 
 from tasks import register
-from tasks.base import Problem, Score, Scoring
+from tasks.base import HashSplit, Problem, Score, problem_id
 from tasks.code.checking import check_solution, scores_in_parallel
 from tasks.code.extract import extract_program
 
@@ -28,7 +27,7 @@ STEPS = [
 
 @register("synth_code")
 @dataclass
-class SynthCode(Scoring):
+class SynthCode(HashSplit):
     """Seeded one-line integer functions from words and examples; sandboxed asserts."""
 
     steps: int = 2
@@ -58,35 +57,7 @@ class SynthCode(Scoring):
         prompt = (f"Write f(x) that {', then '.join(words)}.\n"
                   + "".join(f"f({x}) == {fn(x)}\n" for x in shown))
         tests = [f"assert f({x}) == {fn(x)}" for x in hidden]
-        pid = hashlib.sha1(prompt.encode()).hexdigest()[:12]
-        return Problem(id=pid, prompt=prompt, answer="\n".join(tests)), f"def f(x):\n    return {expr}\n"
-
-    def _is_eval(self, problem: Problem) -> bool:
-        return int(problem.id, 16) % 1000 < self.eval_fraction * 1000
-
-    def _sample(self, count: int, rng: random.Random, want_eval: bool) -> list[tuple[Problem, str]]:
-        out = []
-        while len(out) < count:
-            problem, solution = self._generate(rng)
-            if self._is_eval(problem) == want_eval:
-                out.append((problem, solution))
-        return out
-
-    def train_problems(self, count: int, rng: random.Random) -> list[Problem]:
-        return [p for p, _ in self._sample(count, rng, want_eval=False)]
-
-    def demonstrations(self, count: int, rng: random.Random) -> list[tuple[str, str]]:
-        return [(p.prompt, s) for p, s in self._sample(count, rng, want_eval=False)]
-
-    def eval_problems(self, limit: int | None = None) -> list[Problem]:
-        size = self.eval_size if limit is None else min(limit, self.eval_size)
-        rng, seen, out = random.Random(f"synth_code-eval-{self.version}"), set(), []
-        while len(out) < size:
-            problem, _ = self._sample(1, rng, want_eval=True)[0]
-            if problem.id not in seen:
-                seen.add(problem.id)
-                out.append(problem)
-        return out
+        return Problem(id=problem_id(prompt), prompt=prompt, answer="\n".join(tests)), f"def f(x):\n    return {expr}\n"
 
     def check(self, problem: Problem, completion: str):
         return check_solution(extract_program(completion, entry_point="f"), "f", problem.answer.splitlines(), self.timeout_s)
