@@ -133,17 +133,23 @@ def run(program: Program, timeout_s: float, limits: Limits = Limits(), report_ca
             reader.join(timeout=2.0)
         if cgroup:
             cgroup.remove()
-        duration = time.monotonic() - started
         out, err = readers["out"].text(), readers["err"].text()
-        if timed_out:
-            return Verdict("timeout", out, err, duration, None, f"killed at the {timeout_s:.1f} s wall timeout", mode), b""
-        code = proc.returncode
-        if code != 0 and mode == "bwrap" and err.startswith("bwrap:"):
-            return Verdict("error", out, err, duration, code, f"the sandbox could not start: {err.strip()}", mode), b""
-        if code == 0:
-            return Verdict("pass", out, err, duration, 0, "exit status 0", mode), readers["report"].data
-        why = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
-        return Verdict("fail", out, err, duration, code, why, mode), readers["report"].data
+        if not timed_out and proc.returncode != 0 and mode == "bwrap" and err.startswith("bwrap:"):
+            return Verdict("error", out, err, time.monotonic() - started, proc.returncode,
+                           f"the sandbox could not start: {err.strip()}", mode), b""
+        return _verdict(timed_out, proc.returncode, out, err, readers["report"].data, started, timeout_s, mode)
+
+
+def _verdict(timed_out: bool, code: int | None, out: str, err: str, report: bytes, started: float, timeout_s: float,
+             mode: str) -> tuple[Verdict, bytes]:
+    """The verdict from how the program ended (both execution paths): never from what it printed."""
+    duration = time.monotonic() - started
+    if timed_out:
+        return Verdict("timeout", out, err, duration, None, f"killed at the {timeout_s:.1f} s wall timeout", mode), b""
+    if code == 0:
+        return Verdict("pass", out, err, duration, 0, "exit status 0", mode), report
+    why = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+    return Verdict("fail", out, err, duration, code, why, mode), report
 
 
 # --- fork servers: one warm interpreter per worker, inside its own long-lived sandbox -----------
@@ -160,17 +166,11 @@ def _warm_run(program: Program, timeout_s: float, limits: Limits, report_cap: in
            "report_cap": report_cap}
     result = server.run(job, timeout_s + 10.0)
     _servers.give_back(server)
-    duration = time.monotonic() - started
     if result is None:  # the program killed its server (or the server hung): that program failed
-        return Verdict("fail", duration_s=duration, detail="the program brought its sandbox down", mode="bwrap"), b""
+        return Verdict("fail", duration_s=time.monotonic() - started, detail="the program brought its sandbox down",
+                       mode="bwrap"), b""
     out, err = (result[k].decode("utf-8", errors="replace") for k in ("out", "err"))
-    if result["timed_out"]:
-        return Verdict("timeout", out, err, duration, None, f"killed at the {timeout_s:.1f} s wall timeout", "bwrap"), b""
-    code = result["code"]
-    if code == 0:
-        return Verdict("pass", out, err, duration, 0, "exit status 0", "bwrap"), result["report"]
-    why = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
-    return Verdict("fail", out, err, duration, code, why, "bwrap"), result["report"]
+    return _verdict(result["timed_out"], result["code"], out, err, result["report"], started, timeout_s, "bwrap")
 
 
 class _ForkServer:
@@ -184,11 +184,9 @@ class _ForkServer:
         env = _clean_env(Path("/tmp"))
         # the server itself writes each program's files (test data can be large): the file-size cap
         # and the CPU cap are set per program, in the forked child
-        argv = _limited(dataclasses.replace(limits, file_bytes=1 << 40), 10**6, self.cgroup) + [
-            _bwrap(), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-            "--ro-bind", str(self.home), "/tmp/.zygote", "--chdir", "/tmp", "--unshare-all", "--die-with-parent",
-            "--new-session", "--cap-drop", "ALL", "--clearenv", *[a for k, v in env.items() for a in ("--setenv", k, v)],
-            "--", _python(), "-S", "-s", "/tmp/.zygote/zygote.py"]
+        argv = _limited(dataclasses.replace(limits, file_bytes=1 << 40), 10**6, self.cgroup) + _in_bwrap(
+            ["--ro-bind", str(self.home), "/tmp/.zygote", "--chdir", "/tmp"], env,
+            [_python(), "-S", "-s", "/tmp/.zygote/zygote.py"])
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      env=env, start_new_session=True)
         if self._receive(time.monotonic() + 60) != "ready":
@@ -412,10 +410,15 @@ def _command(mode: str, workdir: Path, main: str, feed_fd: int, report_fd: int) 
     program = [_python(), "-S", "-s", main, str(feed_fd), str(report_fd)]
     if mode != "bwrap":
         return program
-    return [_bwrap(), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-            "--bind", str(workdir), str(workdir), "--chdir", str(workdir), "--unshare-all", "--die-with-parent",
-            "--new-session", "--clearenv", *[a for k, v in _clean_env(workdir).items() for a in ("--setenv", k, v)],
-            "--", *program]
+    return _in_bwrap(["--bind", str(workdir), str(workdir), "--chdir", str(workdir)], _clean_env(workdir), program)
+
+
+def _in_bwrap(mounts: list[str], env: dict[str, str], command: list[str]) -> list[str]:
+    """`command` in a bubblewrap sandbox: host read-only, empty /tmp, every namespace new, no
+    capabilities, only `env`; `mounts` adds the writable or private paths."""
+    return [_bwrap(), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", *mounts,
+            "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv",
+            *[a for k, v in env.items() for a in ("--setenv", k, v)], "--", *command]
 
 
 @lru_cache(maxsize=1)
@@ -468,10 +471,6 @@ class _PidsCgroup:
         except OSError:
             return None
         return cls(path)
-
-    def join(self) -> None:
-        with open(self.path / "cgroup.procs", "w") as f:
-            f.write(str(os.getpid()))
 
     def pids(self) -> list[int]:
         try:
