@@ -8,7 +8,9 @@ N = parameter count. Every Monte-Carlo rollout an algorithm asks for is charged 
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Iterator
 
 
 @dataclass
@@ -32,6 +34,15 @@ class Budget:
         self.forwarded_tokens += forwarded
         self.trained_tokens += trained
 
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Time spent inside (evaluations) is not training: keep it off a seconds budget."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.started += time.perf_counter() - start
+
     @property
     def flops(self) -> float:
         return 2.0 * self.n_params * (self.generated_tokens + self.forwarded_tokens) + 6.0 * self.n_params * self.trained_tokens
@@ -45,11 +56,15 @@ class Budget:
         return {"flops": self.flops, "tokens": float(self.generated_tokens), "seconds": self.seconds}[self.unit]
 
     @property
+    def fraction(self) -> float:
+        return self.spent / self.limit
+
+    @property
     def exhausted(self) -> bool:
         return self.spent >= self.limit
 
     def snapshot(self) -> dict:
         return {"budget_unit": self.unit, "budget_limit": self.limit, "budget_spent": self.spent,
-                "budget_fraction": self.spent / self.limit, "flops": self.flops,
+                "budget_fraction": self.fraction, "flops": self.flops,
                 "generated_tokens": self.generated_tokens, "forwarded_tokens": self.forwarded_tokens,
                 "trained_tokens": self.trained_tokens, "wall_seconds": self.seconds}

@@ -22,7 +22,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark po
 DEFAULT_CACHE = Path(os.environ.get("GRAINBENCH_CACHE", Path.home() / ".cache" / "grainbench"))
 
 
-def _quiet_libraries() -> None:
+def quiet_libraries() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     from transformers.utils import logging as hf_logging
 
@@ -33,13 +33,14 @@ def _quiet_libraries() -> None:
 @app.command()
 def run(suite_file: Path = typer.Argument(..., help="suite YAML, e.g. suites/quick.yaml"),
         out: Optional[Path] = typer.Option(None, "--out", help="results directory (default results/<suite name>)"),
-        cache: Path = typer.Option(DEFAULT_CACHE, "--cache", help="where warm-started base models are cached")):
+        cache: Path = typer.Option(DEFAULT_CACHE, "--cache", help="where warm-started base models are cached"),
+        seeds: Optional[str] = typer.Option(None, "--seeds", help="comma-separated seeds replacing the suite's, e.g. 0,1,2")):
     """Train every (algorithm × task × seed) of a suite, evaluate, and write the leaderboard."""
     from harness.config import load_suite
     from harness.suite import run_suite
 
-    suite = load_suite(suite_file)
-    _quiet_libraries()
+    suite = load_suite(suite_file, seeds=_int_list(seeds, "--seeds") if seeds else None)
+    quiet_libraries()
     result = run_suite(suite, out or Path("results") / suite.name, cache)
     if not result.table.empty:
         cols = ["algorithm", "task", "seeds", "pass@1", "base_pass@1", "delta_pass@1", "budget_spent", "wall_seconds"]
@@ -88,7 +89,7 @@ def eval_cmd(model: str = typer.Option(..., "--model", help="HF model directory 
         if not sep or not key:
             raise UserError(f"--option {item!r}: expected KEY=VALUE, e.g. --option path=data/gsm8k")
         options[key] = yaml.safe_load(value)
-    _quiet_libraries()
+    quiet_libraries()
     out = out or Path("results") / "eval" / f"{Path(model).name}-{task}"
     table = score_checkpoint(model, task, options, out, n=n, ks=ks, limit=limit, temperature=temperature,
                              max_new_tokens=max_new_tokens, seed=seed, engine=engine)
@@ -128,7 +129,7 @@ def list_tasks():
 
 @app.command("leaderboard")
 def leaderboard_cmd(results_dir: Path = typer.Argument(..., help="a suite's results directory")):
-    """Rebuild leaderboard.csv/.md from the per-run files of a results directory."""
+    """Rebuild leaderboard.csv/.md and curves.png from the per-run files of a results directory."""
     from harness import leaderboard
 
     if not results_dir.is_dir():
@@ -137,6 +138,16 @@ def leaderboard_cmd(results_dir: Path = typer.Argument(..., help="a suite's resu
     if table.empty:
         raise UserError(f"{results_dir} holds no finished run (runs/*/DONE)")
     typer.echo(table.to_string(index=False))
+
+
+@app.command("publish")
+def publish_cmd(results_dir: Path = typer.Argument(..., help="a suite's results directory"),
+                to: Path = typer.Option(..., "--to", help="directory to write (replaced whole)")):
+    """Write the leaderboard CSV/Markdown, curves.png and a manifest.json (versions, commit, hardware, configs)."""
+    from harness.publish import publish
+
+    publish(results_dir, to)
+    typer.echo(f"published {results_dir} to {to}: {', '.join(sorted(p.name for p in to.iterdir()))}")
 
 
 def main() -> None:

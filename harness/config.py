@@ -17,6 +17,16 @@ from harness.errors import UserError
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def known_fields(cls, data):
+        """Name the valid fields in the message: a typo should be fixable from the error alone."""
+        if isinstance(data, dict):
+            unknown = [str(k) for k in data if k not in cls.model_fields]
+            if unknown:
+                raise ValueError(f"unknown field {', '.join(map(repr, unknown))}; valid: {', '.join(cls.model_fields)}")
+        return data
+
 
 class EmbeddedModel(Strict):
     """A tiny Llama built from a config, with a byte-level BPE tokenizer learned from the tasks: no download needed."""
@@ -57,10 +67,33 @@ class ModelSpec(Strict):
         return self.path is None
 
 
+class RewardTask(Strict):
+    """A task without a plugin: a data file plus a TRL-style reward function named by dotted path."""
+
+    reward: str = Field(pattern=r"^[^:]+:[A-Za-z_][A-Za-z0-9_]*$",
+                        description="module:function or path/to/file.py:function; called as "
+                                    "f(prompts=..., completions=..., **columns) and returns one float per completion")
+    data: str = Field(description="JSONL or CSV file, one row per problem, with a prompt column")
+    eval_data: str | None = Field(None, description="held-out file; else a hash split of `data`")
+    prompt_column: str = "prompt"
+    eval_fraction: float = Field(0.1, gt=0, lt=1)
+    eval_size: int | None = Field(None, gt=0)
+    correct_at: float = Field(1.0, description="a completion counts as correct (pass@k) when its reward >= this")
+    chat: bool = Field(False, description="send the prompt through the tokenizer's chat template")
+
+
 class TaskSpec(Strict):
     train: str
     eval: list[str] = Field(min_length=1)
     options: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-task constructor arguments")
+    custom: dict[str, RewardTask] = Field(default_factory=dict, description="tasks defined by a reward function")
+
+    @model_validator(mode="after")
+    def custom_names_are_used_plainly(self):
+        clash = sorted(set(self.custom) & set(self.options))
+        if clash:
+            raise ValueError(f"custom task {clash[0]!r} takes its settings in tasks.custom, not tasks.options")
+        return self
 
 
 class Budget(Strict):
@@ -107,6 +140,15 @@ class Eval(Strict):
     limit: int | None = Field(None, gt=0, description="evaluate at most this many problems per task")
     temperature: float = Field(1.0, ge=0)
     max_new_tokens: int | None = Field(None, gt=0)
+    every: float | None = Field(None, gt=0, le=1, description="also evaluate each time this share of the budget "
+                                "is spent (0.25: at 25, 50, 75 %), for learning curves over the budget axis")
+
+    @property
+    def points(self) -> list[float]:
+        """Budget fractions of the intermediate evaluations (the final one is always made)."""
+        if self.every is None:
+            return []
+        return [round(i * self.every, 9) for i in range(1, int(1 / self.every + 1e-9) + 1) if i * self.every < 1 - 1e-9]
 
     @model_validator(mode="after")
     def k_within_n(self):
@@ -116,18 +158,38 @@ class Eval(Strict):
         return self
 
 
+class Executor(Strict):
+    """Where runs execute. Not part of a run's config hash: the same run gives the same result anywhere."""
+
+    kind: Literal["local", "ray"] = "local"
+    address: str | None = Field(None, description="ray: a cluster address ('auto' joins the running cluster); "
+                                "unset starts a local Ray instance")
+    cpus_per_run: int | None = Field(None, gt=0, description="CPU threads a run uses (ray: reserves them; default 1 "
+                                     "for ray, all cores for local)")
+    gpus_per_run: float = Field(0, ge=0, description="GPUs a ray task reserves")
+
+    @model_validator(mode="before")
+    @classmethod
+    def shorthand(cls, v):
+        return {"kind": v} if isinstance(v, str) else v
+
+    @property
+    def threads(self) -> int | None:
+        return self.cpus_per_run or (1 if self.kind == "ray" else None)
+
+
 class Suite(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     model: ModelSpec = ModelSpec()
     tasks: TaskSpec
     algorithms: dict[str, dict[str, Any]] = Field(min_length=1)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0])
     budget: Budget
     rollout: Rollout = Rollout()
     train: Train = Train()
     eval: Eval = Eval()
     engine: str = "hf"
-    executor: Literal["local"] = "local"
+    executor: Executor = Executor()
 
     @field_validator("algorithms", mode="before")
     @classmethod
@@ -136,6 +198,26 @@ class Suite(Strict):
             return {name: (params or {}) for name, params in v.items()}
         if isinstance(v, list):  # `algorithms: [grpo, gspo]` is shorthand for default settings
             return {name: {} for name in v}
+        return v
+
+    @field_validator("algorithms")
+    @classmethod
+    def sweeps_are_lists_of_distinct_values(cls, v):
+        for name, params in v.items():
+            for key, values in params.items():
+                if isinstance(values, list) and not values:
+                    raise ValueError(f"{name}.{key}: a sweep needs at least one value, e.g. [2, 4]")
+                if isinstance(values, list) and len({json.dumps(x, sort_keys=True) for x in values}) < len(values):
+                    raise ValueError(f"{name}.{key}: sweep {values} repeats a value")
+        return v
+
+    @field_validator("seeds")
+    @classmethod
+    def distinct_seeds(cls, v):
+        if not v:
+            raise ValueError("give at least one seed, e.g. seeds: [0, 1, 2]")
+        if len(set(v)) < len(v):
+            raise ValueError(f"seeds {v} repeat a seed; each seed is one run")
         return v
 
 
@@ -170,11 +252,12 @@ def _format_error(path: Path, err: ValidationError) -> str:
     lines = [f"{path}: invalid suite"]
     for e in err.errors():
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        lines.append(f"  {where}: {e['msg']}")
+        lines.append(f"  {where}: {e['msg'].removeprefix('Value error, ')}")
     return "\n".join(lines)
 
 
-def load_suite(path: str | Path) -> Suite:
+def load_suite(path: str | Path, seeds: list[int] | None = None) -> Suite:
+    """The validated suite in `path`; `seeds` replaces its seed list (e.g. `grainbench run --seeds 0,1,2`)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"suite file {path} not found; pass the path to a YAML suite such as suites/quick.yaml")
@@ -185,6 +268,8 @@ def load_suite(path: str | Path) -> Suite:
     if not isinstance(raw, dict):
         raise UserError(f"{path}: a suite must be a YAML mapping with keys such as tasks, algorithms, budget")
     raw.setdefault("name", path.stem)
+    if seeds is not None:
+        raw["seeds"] = seeds
     try:
         return Suite.model_validate(raw)
     except ValidationError as e:

@@ -30,7 +30,8 @@ def evaluate(engine, tokenizer, task, *, n: int, ks: list[int], limit: int | Non
                             "length": len(g.response_ids), "finished": g.finished})
         per_problem.append(scores)
     correct = [sum(s.correct for s in scores) for scores in per_problem]
-    summary = {"task": task.name, "task_version": task.version, "problems": len(problems), "n": n,
+    summary = {"task": task.name, "task_version": task.version, "scorer_version": getattr(task, "scorer", ""),
+               "problems": len(problems), "n": n,
                "pass@1": float(np.mean([c / n for c in correct]))}
     for k in ks:
         summary[f"pass@{k}"] = float(np.mean([pass_at_k(n, c, k) for c in correct]))

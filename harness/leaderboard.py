@@ -1,64 +1,135 @@
-"""Per-run summaries → one leaderboard row per (algorithm setting × train task × eval task)."""
+"""Per-run summaries → leaderboard rows with 95 % confidence intervals over seeds.
+
+One row per (algorithm setting × train task × eval task), plus an `overall` row per setting (the
+mean over eval tasks, taken per run before averaging seeds) when a suite evaluates on several
+tasks. Every metric is the mean over seeds with a `_ci95` half-width from Student's t (NaN with
+a single seed: one seed gives no interval, and the table should say so rather than show zero).
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 
 from harness import atomic
 
-FIRST_COLUMNS = ["algorithm", "train_task", "task", "seeds", "pass@1", "base_pass@1", "delta_pass@1"]
+KEYS = ["label", "train_task", "task", "config_hash"]
+OVERALL = "overall"
+# measured, not computed from the seeds: they differ between any two executions of the same run
+TIMINGS = ["wall_seconds", "train_seconds", "gpu_seconds"]
+CONSTANT = ["algorithm_name", "algorithm_version", "task_version", "scorer_version", "budget_unit", "budget_limit",
+            "updates_per_batch", "engine"]
+
+
+def ci95(values) -> float:
+    """Half-width of the 95 % t-interval of the mean."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return float("nan")
+    return float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+
+
+def area_under_curve(curve: list[dict], task: str) -> float:
+    """Mean pass@1 over the budget axis (trapezoid from the base at 0 to the final evaluation)."""
+    x = np.array([point["budget_fraction"] for point in curve])
+    y = np.array([point["eval"][task]["pass@1"] for point in curve])
+    if len(x) < 2 or x[-1] <= 0:
+        return float(y[-1])
+    return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2) / x[-1])
+
+
+def summaries(results_dir: Path) -> list[dict]:
+    """summary.json of every finished run (runs/*/DONE)."""
+    return [json.loads((done.parent / "summary.json").read_text()) for done in sorted(Path(results_dir).glob("runs/*/DONE"))]
 
 
 def run_rows(results_dir: Path) -> pd.DataFrame:
-    """One row per finished run and eval task, read from runs/*/summary.json (DONE runs only)."""
+    """One row per finished run and eval task."""
     rows = []
-    for done in sorted(Path(results_dir).glob("runs/*/DONE")):
-        summary = json.loads((done.parent / "summary.json").read_text())
+    for summary in summaries(results_dir):
+        curve = summary.get("curve") or [{"budget_fraction": 0.0, "eval": summary["base_eval"]},
+                                         {"budget_fraction": summary["budget_fraction"], "eval": summary["eval"]}]
         for task, ev in summary["eval"].items():
             base = summary["base_eval"][task]
-            row = {k: v for k, v in summary.items() if not isinstance(v, dict)}
+            row = {k: v for k, v in summary.items() if not isinstance(v, (dict, list))}
             row.update({k: v for k, v in ev.items() if k.startswith(("pass@", "maj@")) or k == "mean_length"})
-            row.update({"task": task, "task_version": ev["task_version"], "base_pass@1": base["pass@1"],
-                        "delta_pass@1": ev["pass@1"] - base["pass@1"]})
+            row.update({"task": task, "task_version": ev["task_version"], "scorer_version": ev.get("scorer_version", ""),
+                        "base_pass@1": base["pass@1"], "delta_pass@1": ev["pass@1"] - base["pass@1"],
+                        "auc_pass@1": area_under_curve(curve, task)})
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def with_overall(runs: pd.DataFrame) -> pd.DataFrame:
+    """Add one `overall` row per run: the mean of its eval tasks' metrics."""
+    if runs["task"].nunique() < 2:
+        return runs
+    metrics = [c for c in runs.columns if c.startswith(("pass@", "maj@", "base_pass@", "delta_pass@", "auc_"))]
+    per_run = runs.groupby("run_id", sort=False)
+    overall = per_run.first()
+    overall[metrics] = per_run[metrics].mean()
+    overall["mean_length"] = per_run["mean_length"].mean()
+    for col in ("task_version", "scorer_version"):
+        overall[col] = per_run[col].apply(lambda v: " ".join(sorted(set(map(str, v)))))
+    overall["task"] = OVERALL
+    return pd.concat([runs, overall.reset_index()], ignore_index=True)
 
 
 def build(results_dir: Path) -> pd.DataFrame:
     runs = run_rows(results_dir)
     if runs.empty:
         return runs
-    keys = ["label", "train_task", "task", "config_hash"]
-    metric_cols = [c for c in runs.columns if c.startswith(("pass@", "maj@", "base_pass@", "delta_pass@"))]
-    numeric = metric_cols + ["mean_length", "budget_spent", "generated_tokens", "flops", "wall_seconds", "steps"]
-    constant = ["algorithm_name", "algorithm_version", "task_version", "budget_unit", "budget_limit",
-                "updates_per_batch", "engine"]
-    grouped = runs.groupby(keys, sort=True)
+    runs = with_overall(runs)
+    metrics = [c for c in runs.columns if c.startswith(("pass@", "maj@", "base_pass@", "delta_pass@", "auc_"))]
+    numeric = metrics + ["mean_length", "budget_spent", "generated_tokens", "flops", "steps"] + \
+        [c for c in TIMINGS if c in runs.columns]
+    grouped = runs.groupby(KEYS, sort=True)
     table = grouped[numeric].mean()
+    for col in metrics:
+        table[f"{col}_ci95"] = grouped[col].apply(ci95)
     table["seeds"] = grouped["seed"].apply(lambda s: " ".join(str(v) for v in sorted(s)))
-    table[constant] = grouped[constant].first()
+    table["n_seeds"] = grouped["seed"].nunique()
+    present = [c for c in CONSTANT if c in runs.columns]
+    table[present] = grouped[present].first()
     table = table.reset_index().rename(columns={"label": "algorithm"})
-    rest = [c for c in table.columns if c not in FIRST_COLUMNS]
-    return table[FIRST_COLUMNS + rest].sort_values(["task", "pass@1"], ascending=[True, False], ignore_index=True)
+    first = ["algorithm", "train_task", "task", "seeds", "n_seeds"]
+    for col in ["pass@1", "base_pass@1", "delta_pass@1"] + [m for m in metrics if m not in ("pass@1", "base_pass@1", "delta_pass@1")]:
+        first += [col, f"{col}_ci95"]
+    ordered = first + [c for c in table.columns if c not in first]
+    table["_overall"] = table["task"] == OVERALL
+    table = table.sort_values(["_overall", "task", "pass@1"], ascending=[True, True, False], ignore_index=True)
+    return table[ordered]
 
 
 def write(results_dir: Path) -> pd.DataFrame:
+    """leaderboard.csv, leaderboard.md and curves.png from the run files of `results_dir`."""
+    from harness.curves import plot_curves
+
     table = build(results_dir)
     if not table.empty:
-        atomic.write_text(Path(results_dir) / "leaderboard.csv", table.to_csv(index=False, float_format="%.6g"))
-        atomic.write_text(Path(results_dir) / "leaderboard.md", to_markdown(table) + "\n")
+        results_dir = Path(results_dir)
+        atomic.write_text(results_dir / "leaderboard.csv", table.to_csv(index=False, float_format="%.6g"))
+        atomic.write_text(results_dir / "leaderboard.md", to_markdown(table) + "\n")
+        plot_curves(summaries(results_dir), results_dir, results_dir / "curves.png")
     return table
 
 
 def to_markdown(table: pd.DataFrame) -> str:
-    cols = ["algorithm", "task", "seeds", "pass@1", "base_pass@1", "delta_pass@1"] + \
-           [c for c in table.columns if c.startswith("pass@") and c != "pass@1"] + \
-           ["budget_spent", "budget_limit", "generated_tokens", "wall_seconds", "updates_per_batch", "config_hash"]
-    shown = table[[c for c in cols if c in table.columns]]
-    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)
-    lines = ["| " + " | ".join(shown.columns) + " |", "|" + "---|" * len(shown.columns)]
-    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in shown.itertuples(index=False)]
-    return "\n".join(lines)
+    def cell(row, col):
+        value = row[col]
+        half = row.get(f"{col}_ci95", float("nan"))
+        return f"{value:.3f} ± {half:.3f}" if np.isfinite(half) else f"{value:.3f}"
+
+    metrics = ["pass@1", "delta_pass@1"] + [c for c in table.columns if c.startswith(("pass@", "maj@"))
+                                              and not c.endswith("_ci95") and c != "pass@1"] + ["auc_pass@1"]
+    header = ["algorithm", "task", "seeds", *metrics, "budget_spent", "updates_per_batch", "config_hash"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, row in table.iterrows():
+        cells = [row["algorithm"], row["task"], row["seeds"], *(cell(row, m) for m in metrics),
+                 f"{row['budget_spent']:.4g}", str(row["updates_per_batch"]), row["config_hash"]]
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    return "\n".join(lines) + "\n\nMean over seeds ± half-width of the 95 % t-interval (none with one seed)."

@@ -7,8 +7,10 @@ import dataclasses
 import algorithms
 import tasks
 from harness import engines
+from harness.config import TaskSpec
 from harness.errors import UserError
 from harness.registry import Registry
+from tasks.reward import RewardFunctionTask
 
 ALGORITHMS = Registry("algorithm", algorithms.ALGORITHMS, algorithms.BUILTIN_MODULES, "grainbench.algorithms")
 TASKS = Registry("task", tasks.TASKS, tasks.BUILTIN_MODULES, "grainbench.tasks")
@@ -35,3 +37,15 @@ def make_algorithm(name: str, params: dict):
 
 def make_task(name: str, params: dict):
     return _construct(TASKS, name, params)
+
+
+def task_of(name: str, spec: TaskSpec):
+    """The task a suite names: one of its reward-function tasks, else a registered task with its options."""
+    if name not in spec.custom:
+        return make_task(name, spec.options.get(name, {}))
+    if name in TASKS.names():
+        raise UserError(f"custom task {name!r} has the name of a registered task; rename it")
+    try:
+        return RewardFunctionTask(name=name, **spec.custom[name].model_dump())
+    except ValueError as e:
+        raise UserError(f"tasks.custom.{name}: {e}") from None

@@ -11,20 +11,23 @@ import dataclasses
 import hashlib
 import json
 import logging
+import platform
 import shutil
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 import yaml
 
-from harness import atomic, leaderboard
+from harness import atomic, environment, leaderboard
 from harness.budget import Budget
-from harness.config import EmbeddedModel, RunSpec, Suite, runs_of
+from harness.config import EmbeddedModel, Executor, RunSpec, Suite, runs_of
 from harness.embedded import base_checkpoint, load_checkpoint, save_checkpoint
 from harness.errors import UserError
 from harness.evaluator import evaluate
-from harness.plugins import ENGINES, make_algorithm, make_task
+from harness.plugins import ENGINES, make_algorithm, task_of
+from harness.progress import SuiteProgress
 from harness.trainer import Trainer, TrainingDiverged
 
 log = logging.getLogger(__name__)
@@ -44,7 +47,7 @@ class SuiteResult:
 def check_names(suite: Suite) -> list[RunSpec]:
     """Fail before any work when a name or parameter is wrong."""
     for name in [suite.tasks.train, *suite.tasks.eval]:
-        make_task(name, suite.tasks.options.get(name, {}))
+        task_of(name, suite.tasks)
     ENGINES.get(suite.engine)
     runs = runs_of(suite)
     for run in runs:
@@ -61,27 +64,37 @@ def prepare_out_dir(out_dir: Path) -> None:
         raise UserError(f"cannot create output directory {out_dir}: {e.strerror}; pass --out a writable directory") from None
 
 
-def run_suite(suite: Suite, out_dir: Path, cache_dir: Path) -> SuiteResult:
+def run_suite(suite: Suite, out_dir: Path, cache_dir: Path, progress: bool | None = None) -> SuiteResult:
     runs = check_names(suite)
     prepare_out_dir(out_dir)
     atomic.write_text(out_dir / "suite.yaml", yaml.safe_dump(suite.model_dump(mode="json"), sort_keys=False))
     base_dir, reused = resolve_base(suite, cache_dir)
-    finished, skipped, failed = [], [], {}
+    skipped = [run.run_id for run in runs if (out_dir / "runs" / run.run_id / "DONE").exists()]
+    for run_id in skipped:
+        log.info("%s finished earlier, skipping", run_id)
+    pending = [run for run in runs if run.run_id not in skipped]
+    with SuiteProgress(len(runs), enabled=progress) as bars:
+        bars.bars.update(bars.suite_bar, completed=len(skipped))
+        finished, failed = EXECUTORS[suite.executor.kind](pending, out_dir, base_dir, suite.executor, bars)
+    table = leaderboard.write(out_dir)
+    return SuiteResult(out_dir, base_dir, reused, finished, skipped, failed, table)
+
+
+def run_locally(runs: list[RunSpec], out_dir: Path, base_dir: Path, executor: Executor,
+                bars: SuiteProgress) -> tuple[list[str], dict[str, str]]:
+    """The default executor: one run after another in this process."""
+    finished, failed = [], {}
     for i, run in enumerate(runs, 1):
-        run_dir = out_dir / "runs" / run.run_id
-        if (run_dir / "DONE").exists():
-            log.info("[%d/%d] %s finished earlier, skipping", i, len(runs), run.run_id)
-            skipped.append(run.run_id)
-            continue
         log.info("[%d/%d] %s", i, len(runs), run.run_id)
+        bars.start_run(run.run_id)
         try:
-            execute_run(run, run_dir, base_dir, out_dir / "base_eval")
+            execute_run(run, out_dir, base_dir, threads=executor.threads, on_step=bars.step)
             finished.append(run.run_id)
         except TrainingDiverged as e:
             log.error("run %s diverged: %s", run.run_id, e)
             failed[run.run_id] = str(e)
-    table = leaderboard.write(out_dir)
-    return SuiteResult(out_dir, base_dir, reused, finished, skipped, failed, table)
+        bars.run_ended()
+    return finished, failed
 
 
 def resolve_base(suite: Suite, cache_dir: Path) -> tuple[Path, bool]:
@@ -90,7 +103,7 @@ def resolve_base(suite: Suite, cache_dir: Path) -> tuple[Path, bool]:
     # the embedded base learns the format of every task the suite trains or evaluates on (their train
     # splits' demonstrations), so an eval-only task such as synth_code measures something
     names = list(dict.fromkeys([suite.tasks.train, *suite.tasks.eval]))
-    teachers = [make_task(name, suite.tasks.options.get(name, {})) for name in names]
+    teachers = [task_of(name, suite.tasks) for name in names]
     spec = suite.model.embedded or EmbeddedModel()
     try:
         return base_checkpoint(spec, suite.model.warm_start, teachers, cache_dir)
@@ -98,45 +111,67 @@ def resolve_base(suite: Suite, cache_dir: Path) -> tuple[Path, bool]:
         raise UserError(str(e)) from None
 
 
-def execute_run(run: RunSpec, run_dir: Path, base_dir: Path, base_eval_dir: Path) -> dict:
+def execute_run(run: RunSpec, out_dir: Path, base_dir: Path, threads: int | None = None,
+                on_step: Callable[[dict], None] | None = None) -> dict:
+    """Train and evaluate one run into out_dir/runs/<run_id>; `DONE` is written last."""
+    run_dir = out_dir / "runs" / run.run_id
     if run_dir.exists():
         shutil.rmtree(run_dir)  # unfinished: never trust a half-written run
     run_dir.mkdir(parents=True)
     atomic.write_text(run_dir / "config.yaml", yaml.safe_dump(run.model_dump(mode="json"), sort_keys=False))
+    if threads:
+        torch.set_num_threads(threads)  # CPU results depend on the thread count: make it a setting
     started = time.perf_counter()
     torch.manual_seed(run.seed)
     tokenizer, model = load_checkpoint(base_dir)
-    engine_cls = ENGINES.get(run.engine)
-    engine = engine_cls(model, tokenizer)
-    eval_tasks = {name: make_task(name, run.tasks.options.get(name, {})) for name in run.tasks.eval}
-    base_eval = {name: evaluate_cached(engine, tokenizer, task, run, base_dir, base_eval_dir, run_dir)
+    engine = ENGINES.get(run.engine)(model, tokenizer)
+    eval_tasks = {name: task_of(name, run.tasks) for name in run.tasks.eval}
+    base_eval = {name: evaluate_cached(engine, tokenizer, task, run, base_dir, out_dir / "base_eval", run_dir)
                  for name, task in eval_tasks.items()}
+    curve = [{"step": 0, "budget_spent": 0.0, "budget_fraction": 0.0, "eval": base_eval}]
 
     algorithm = make_algorithm(run.algorithm, run.params)
     n_params = sum(p.numel() for p in model.parameters())
     budget = Budget(run.budget.unit, run.budget.limit, n_params)
-    trainer = Trainer(model=model, tokenizer=tokenizer, engine=engine, task=make_task(run.task, run.tasks.options.get(run.task, {})),
+
+    def evaluate_now(step: int) -> None:
+        engine.sync_weights(model)
+        scores = {}
+        for name, task in eval_tasks.items():
+            records, scores[name] = run_eval(engine, tokenizer, task, run)
+            atomic.write_jsonl(run_dir / "eval" / f"step_{step:06d}-{name}.jsonl", records)
+        curve.append({"step": step, "budget_spent": budget.spent, "budget_fraction": budget.fraction, "eval": scores})
+
+    def report(row: dict) -> None:
+        log.info("  step %d reward %.3f budget %.0f%%", row["step"], row["reward"], 100 * row["budget_fraction"])
+        if on_step:
+            on_step(row)
+
+    trainer = Trainer(model=model, tokenizer=tokenizer, engine=engine, task=task_of(run.task, run.tasks),
                       algorithm=algorithm, rollout_cfg=run.rollout, train_cfg=run.train, budget=budget, seed=run.seed,
-                      on_step=lambda row: log.info("  step %d reward %.3f budget %.0f%%", row["step"], row["reward"], 100 * row["budget_fraction"]))
-    metrics = trainer.train(run_dir / "metrics.jsonl")
+                      on_step=report)
+    metrics = trainer.train(run_dir / "metrics.jsonl", run.eval.points, evaluate_now)
     steps = len(metrics)
-    engine.sync_weights(model)
+    train_seconds = budget.seconds
+    if curve[-1]["step"] != steps:
+        evaluate_now(steps)
     save_checkpoint(model, tokenizer, run_dir / "checkpoints" / f"step_{steps:06d}")
-    final_eval = {}
-    for name, task in eval_tasks.items():
-        records, summary = run_eval(engine, tokenizer, task, run)
-        atomic.write_jsonl(run_dir / "eval" / f"step_{steps:06d}-{name}.jsonl", records)
-        final_eval[name] = summary
+    wall = time.perf_counter() - started
     summary = {
         "run_id": run.run_id, "label": run.label, "algorithm_name": run.algorithm, "algorithm_version": type(algorithm).version,
         "params": algorithm.params(), "train_task": run.task, "seed": run.seed, "config_hash": run.config_hash(),
         "updates_per_batch": 1 if algorithm.on_policy_only else run.train.updates_per_batch, "engine": run.engine,
-        "steps": steps, "n_params": n_params, **budget.snapshot(), "wall_seconds": time.perf_counter() - started,
-        "train_seconds": budget.seconds, "base_eval": base_eval, "eval": final_eval,
+        "steps": steps, "n_params": n_params, **budget.snapshot(), "wall_seconds": wall, "train_seconds": train_seconds,
+        "gpu_seconds": wall * gpus_used(model), "git_commit": environment.git_commit(), "host": platform.node(),
+        "base_eval": base_eval, "eval": curve[-1]["eval"], "curve": curve,
     }
     atomic.write_json(run_dir / "summary.json", summary)
     atomic.write_text(run_dir / "DONE", "")
     return summary
+
+
+def gpus_used(model) -> int:
+    return 1 if next(model.parameters()).is_cuda else 0
 
 
 def run_eval(engine, tokenizer, task, run: RunSpec) -> tuple[list[dict], dict]:
@@ -145,7 +180,7 @@ def run_eval(engine, tokenizer, task, run: RunSpec) -> tuple[list[dict], dict]:
                     max_new_tokens=cfg.max_new_tokens or run.rollout.max_new_tokens, seed=run.seed)
 
 
-def evaluate_cached(engine, tokenizer, task, run: RunSpec, base_dir, cache: Path, run_dir: Path) -> dict:
+def evaluate_cached(engine, tokenizer, task, run: RunSpec, base_dir: Path, cache: Path, run_dir: Path) -> dict:
     """The base model's score, computed once per (base, task, eval settings, seed) and shared by runs."""
     key = hashlib.sha256(json.dumps([str(base_dir), task.name, task.version, repr(task), run.eval.model_dump(),
                                      run.rollout.max_new_tokens, run.seed]).encode()).hexdigest()[:12]
@@ -160,3 +195,15 @@ def evaluate_cached(engine, tokenizer, task, run: RunSpec, base_dir, cache: Path
         atomic.write_json(summary_path, summary)
     atomic.write_text(run_dir / "eval" / f"step_000000-{task.name}.jsonl", records_text)
     return summary
+
+
+def run_on_ray(runs: list[RunSpec], out_dir: Path, base_dir: Path, executor: Executor,
+               bars: SuiteProgress) -> tuple[list[str], dict[str, str]]:
+    """One Ray task per run, reserving the run's CPUs and GPUs. Each run writes its own files (out_dir
+    must be on storage every node sees); the driver only waits and collects."""
+    from harness import ray_executor
+
+    return ray_executor.run_all(runs, out_dir, base_dir, executor, bars)
+
+
+EXECUTORS = {"local": run_locally, "ray": run_on_ray}

@@ -189,10 +189,15 @@ class Trainer:
             metrics["behaviour_gap"] = float((new_logp.detach() - mb.old_logp).abs()[m].mean()) if m.any() else 0.0
         return loss.item(), metrics
 
-    def train(self, metrics_path: Path) -> list[dict]:
-        """Steps until the budget is spent; metrics.jsonl is rewritten atomically after each."""
+    def train(self, metrics_path: Path, eval_points: list[float] = (), on_eval: Callable[[int], None] | None = None) -> list[dict]:
+        """Steps until the budget is spent; metrics.jsonl is rewritten atomically after each.
+
+        `on_eval(step)` is called (with the clock paused) after the first step that reaches each of
+        `eval_points` (budget fractions), for learning curves over the budget axis.
+        """
         self.model.train()
         step, last_cost = 0, 0.0
+        pending = sorted(eval_points)
         # Stop at the step boundary nearest the limit (the next step is predicted to cost what the last
         # did), so algorithms with expensive steps (SPO's extra rollouts) do not overspend the others.
         while self.budget.spent + last_cost / 2 < self.budget.limit:
@@ -204,5 +209,11 @@ class Trainer:
             atomic.write_jsonl(metrics_path, self.metrics)
             if self.on_step:
                 self.on_step(row)
+            if pending and self.budget.fraction >= pending[0] and on_eval:
+                while pending and self.budget.fraction >= pending[0]:
+                    pending.pop(0)
+                with self.budget.paused():
+                    on_eval(step)
+                self.model.train()
         self.model.eval()
         return self.metrics

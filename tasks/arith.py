@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from tasks import register
 from tasks.base import HashSplit, Problem, Score, problem_id
-from tasks.math.answer import extract_answer, is_equiv
+from tasks.math.answer import MATH_SCORER, extract_answer, is_equiv
 
 NAMES = ["Ann", "Bob", "Cal", "Dee", "Eve", "Max", "Sam", "Zoe"]
 ITEMS = ["pens", "cards", "eggs", "books", "coins", "apples", "shells", "toys"]
@@ -33,6 +33,7 @@ class Arith(HashSplit):
     eval_fraction: float = 0.2  # share of the problem space reserved for eval
 
     version: ClassVar[str] = "2"
+    scorer: ClassVar[str] = MATH_SCORER
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.max_start < 1 or self.max_operand < 1 or self.eval_size < 1:

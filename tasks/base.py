@@ -26,6 +26,7 @@ class Score:
 class Task(Protocol):
     name: ClassVar[str]
     version: ClassVar[str]  # bump when prompts or scoring change; printed in every leaderboard row
+    scorer: ClassVar[str]  # the checker and its version (shared by tasks), printed in every leaderboard row
 
     def train_problems(self, count: int, rng: random.Random) -> list[Problem]: ...
 

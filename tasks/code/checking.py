@@ -14,6 +14,8 @@ this defends against is the exit-status, printing and equality tricks that RL po
 
 from __future__ import annotations
 
+CODE_SCORER = "code-check-1"  # bump when the runner, sandbox limits or comparisons change a verdict
+
 import ast
 import os
 import pickle

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from tasks import register
 from tasks.base import HashSplit, Problem, Score, problem_id
-from tasks.code.checking import check_solution, scores_in_parallel
+from tasks.code.checking import CODE_SCORER, check_solution, scores_in_parallel
 from tasks.code.extract import extract_program
 
 # (words, expression in x with k) — each a step of the function
@@ -39,6 +39,7 @@ class SynthCode(HashSplit):
     workers: int = 0
 
     version: ClassVar[str] = "1"
+    scorer: ClassVar[str] = CODE_SCORER
 
     def __post_init__(self) -> None:
         if min(self.steps, self.max_k, self.tests, self.eval_size) < 1 or self.timeout_s <= 0:

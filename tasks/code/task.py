@@ -16,7 +16,7 @@ from typing import ClassVar
 from tasks import register
 from tasks.base import Problem, Score, Scoring
 from tasks.code import data
-from tasks.code.checking import check_solution, scores_in_parallel
+from tasks.code.checking import CODE_SCORER, check_solution, scores_in_parallel
 from tasks.code.extract import extract_program
 from tasks.code.sandbox import Program, Verdict, run
 from tasks.data import load_rows
@@ -56,6 +56,7 @@ class CodeTask(Scoring):
     workers: int = 0  # parallel sandboxes when scoring a batch (0: one per CPU core)
 
     version: ClassVar[str] = "1"
+    scorer: ClassVar[str] = CODE_SCORER
     dataset: ClassVar[str]
     default_train: ClassVar[str | None] = None
     default_eval: ClassVar[str | None] = None

@@ -14,6 +14,8 @@ Three layers, cheapest first:
 
 from __future__ import annotations
 
+MATH_SCORER = "math-answer-1"  # bump when extraction or equivalence changes what counts as correct
+
 import re
 from functools import lru_cache
 

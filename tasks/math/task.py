@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from tasks import register
 from tasks.base import Problem, Score, Scoring
-from tasks.math.answer import extract_answer, is_equiv
+from tasks.math.answer import MATH_SCORER, extract_answer, is_equiv
 from tasks.math.data import DATASETS, Record, load_records
 
 INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
@@ -34,6 +34,7 @@ class MathTask(Scoring):
     template: str = "auto"  # auto: chat template when the tokenizer has one; plain: always plain text
 
     version: ClassVar[str] = "1"
+    scorer: ClassVar[str] = MATH_SCORER
     dataset: ClassVar[str]
     default_train: ClassVar[str | None] = None
     default_eval: ClassVar[str | None] = None
