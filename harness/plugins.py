@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pydantic
+
 import algorithms
 import tasks
 from harness import engines
@@ -18,15 +20,22 @@ ENGINES = Registry("engine", engines.ENGINES, engines.BUILTIN_MODULES, "grainben
 
 
 def _construct(registry: Registry, name: str, params: dict):
-    """Instantiate a registered dataclass with suite parameters; bad keys/values → UserError."""
+    """Instantiate a registered dataclass with suite parameters, type-checked against its fields;
+    bad keys/values → UserError naming the parameter."""
     cls = registry.get(name)
-    valid = [f.name for f in dataclasses.fields(cls)] if dataclasses.is_dataclass(cls) else None
+    valid = [f.name for f in dataclasses.fields(cls) if f.init] if dataclasses.is_dataclass(cls) else None
     unknown = sorted(set(params) - set(valid)) if valid is not None else []
     if unknown:
         raise UserError(f"{registry.kind} {name!r} has no parameter {', '.join(map(repr, unknown))}; "
                         f"valid: {', '.join(valid)}")
     try:
+        if valid is not None:
+            return pydantic.TypeAdapter(cls).validate_python(params)
         return cls(**params)
+    except pydantic.ValidationError as e:
+        problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'value'}: {err['msg'].removeprefix('Value error, ')}"
+                             for err in e.errors())
+        raise UserError(f"{registry.kind} {name!r}: {problems}") from None
     except (TypeError, ValueError) as e:
         raise UserError(f"{registry.kind} {name!r}: {e}") from None
 

@@ -23,6 +23,15 @@ def write(tmp_path: Path, text: str) -> Path:
     (GOOD.replace("flops: 2.0e9", "flops: -1"), "budget.flops"),
     (GOOD.replace("grpo: {}", "grpo: {clip_eps: 0.1}"), "no parameter 'clip_eps'"),
     ("- just\n- a list\n", "must be a YAML mapping"),
+    (GOOD + "\nlearning_rate: 0.1\n", "unknown field 'learning_rate'; valid: name, model, tasks"),
+    (GOOD.replace("grpo: {}", "mpo: {k: []}"), "mpo.k: a sweep needs at least one value"),
+    (GOOD.replace("grpo: {}", "mpo: {k: [2, 2]}"), "mpo.k: sweep [2, 2] repeats a value"),
+    (GOOD.replace("grpo: {}", "mpo: {k: [2, banana]}"), "algorithm 'mpo': k: Input should be a valid integer"),
+    (GOOD.replace("seeds: [0]", "seeds: []"), "seeds: give at least one seed"),
+    (GOOD.replace("flops: 2.0e9", "gpu_hours: 3"), "budget: unknown field 'gpu_hours'; valid: flops, tokens, seconds"),
+    (GOOD.replace("eval: {n: 2, k: [1, 2]}", "eval: {n: 2, k: [1, 4]}"), "eval: eval.k values [4] must lie in 1..n (n = 2)"),
+    (GOOD.replace("eval: {n: 2, k: [1, 2]}", "eval: {n: 2, k: [1], every: 1.5}"), "eval.every"),
+    (GOOD + "\nexecutor: {kind: slurm}\n", "executor.kind"),
 ])
 @pytest.mark.parametrize("verb", ["validate", "run"])
 def test_bad_suite_exits_2_with_one_clear_message(tmp_path, text, expected, verb):

@@ -1,0 +1,84 @@
+"""A suite killed with SIGKILL at a random point resumes to the same leaderboard, and the `ray`
+executor gives the same leaderboard as `local`."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import yaml
+
+from harness.leaderboard import TIMINGS
+from tests.conftest import ROOT, grainbench
+
+SMOKE = yaml.safe_load((ROOT / "suites" / "smoke.yaml").read_text())
+
+
+def suite_file(tmp_path, name, **changes):
+    suite = {**SMOKE, "name": name, **changes}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    return path
+
+
+def comparable(results):
+    """The leaderboard without the measured timings (which differ between any two executions)."""
+    board = pd.read_csv(results / "leaderboard.csv")
+    return board.drop(columns=[c for c in board.columns if c in TIMINGS])
+
+
+def run_metrics(results):
+    """Every run's per-step metrics without timings: equal only if every step repeated exactly."""
+    out = {}
+    for path in sorted(results.glob("runs/*/metrics.jsonl")):
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        out[path.parent.name] = [{k: v for k, v in r.items() if k != "wall_seconds"} for r in rows]
+    return out
+
+
+def test_suite_killed_at_a_random_point_resumes_to_the_same_leaderboard(tmp_path):
+    suite = suite_file(tmp_path, "resume", algorithms={"grpo": {}, "dr_grpo": {}, "mpo": {"k": [2]}},
+                       eval={"n": 2, "k": [1, 2], "every": 0.5})
+    started = time.perf_counter()
+    whole = grainbench("run", str(suite), "--out", str(tmp_path / "whole"), "--cache", str(tmp_path / "cache_whole"))
+    duration = time.perf_counter() - started
+    assert whole.returncode == 0, whole.stderr
+
+    seed = random.randrange(10**6)
+    delay = random.Random(seed).uniform(0.15, 0.85) * duration  # anywhere: warm start, a run, an eval, a write
+    out, cache = tmp_path / "killed", tmp_path / "cache_killed"
+    args = [sys.executable, "-m", "harness.cli", "run", str(suite), "--out", str(out), "--cache", str(cache)]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    time.sleep(delay)
+    assert proc.poll() is None, f"the suite ended before the kill at {delay:.1f} s (seed {seed})"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "leaderboard.csv").exists()
+
+    resumed = grainbench("run", str(suite), "--out", str(out), "--cache", str(cache))
+    assert resumed.returncode == 0, resumed.stderr
+    context = f"killed after {delay:.1f} of {duration:.1f} s (seed {seed})"
+    pd.testing.assert_frame_equal(comparable(out), comparable(tmp_path / "whole"), obj=context)
+    assert run_metrics(out) == run_metrics(tmp_path / "whole"), context
+    assert not list(out.rglob("*.tmp")), "a temporary file survived the resume"
+
+
+def test_ray_executor_gives_the_local_leaderboard(tmp_path):
+    pytest.importorskip("ray", reason="the ray executor needs Ray (pip install -e '.[ray]')")
+    cache = str(tmp_path / "cache")
+    two_runs = {"algorithms": {"grpo": {}, "mpo": {"k": [2]}}}
+    local = suite_file(tmp_path, "local", executor={"kind": "local", "cpus_per_run": 1}, **two_runs)
+    on_ray = suite_file(tmp_path, "ray", executor={"kind": "ray", "cpus_per_run": 1}, **two_runs)
+    a = grainbench("run", str(local), "--out", str(tmp_path / "local"), "--cache", cache)
+    b = grainbench("run", str(on_ray), "--out", str(tmp_path / "ray"), "--cache", cache)
+    assert a.returncode == 0, a.stderr
+    assert b.returncode == 0, b.stderr
+    assert "submitted 2 runs to Ray" in b.stderr and "(_run_remotely pid=" in b.stderr
+    assert len(comparable(tmp_path / "ray")) == 2
+    pd.testing.assert_frame_equal(comparable(tmp_path / "ray"), comparable(tmp_path / "local"))
+    assert run_metrics(tmp_path / "ray") == run_metrics(tmp_path / "local")
