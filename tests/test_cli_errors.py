@@ -29,8 +29,8 @@ def write(tmp_path: Path, text: str) -> Path:
     (GOOD.replace("grpo: {}", "mpo: {k: [2, banana]}"), "algorithm 'mpo': k: Input should be a valid integer"),
     (GOOD.replace("seeds: [0]", "seeds: []"), "seeds: give at least one seed"),
     (GOOD.replace("flops: 2.0e9", "gpu_hours: 3"), "budget: unknown field 'gpu_hours'; valid: flops, tokens, seconds"),
-    (GOOD.replace("eval: {n: 2, k: [1, 2]}", "eval: {n: 2, k: [1, 4]}"), "eval: eval.k values [4] must lie in 1..n (n = 2)"),
-    (GOOD.replace("eval: {n: 2, k: [1, 2]}", "eval: {n: 2, k: [1], every: 1.5}"), "eval.every"),
+    (GOOD.replace("k: [1, 2]", "k: [1, 4]"), "eval: eval.k values [4] must lie in 1..n (n = 2)"),
+    (GOOD.replace("every: 0.5", "every: 1.5"), "eval.every"),
     (GOOD + "\nexecutor: {kind: slurm}\n", "executor.kind"),
 ])
 @pytest.mark.parametrize("verb", ["validate", "run"])

@@ -47,8 +47,12 @@ def test_run_directory_layout(two_runs):
     assert (run_dir / "DONE").exists() and (run_dir / "config.yaml").exists()
     (ckpt,) = list((run_dir / "checkpoints").iterdir())
     assert ckpt.name == f"step_{len(rows):06d}" and (ckpt / "model.safetensors").exists()
+    half = next(r["step"] for r in rows if r["budget_fraction"] >= 0.5)  # eval.every: 0.5
     evals = sorted(p.name for p in (run_dir / "eval").iterdir())
-    assert evals == ["step_000000-arith.jsonl", f"step_{len(rows):06d}-arith.jsonl"]
+    assert evals == ["step_000000-arith.jsonl", f"step_{half:06d}-arith.jsonl", f"step_{len(rows):06d}-arith.jsonl"]
+    curve = json.loads((run_dir / "summary.json").read_text())["curve"]
+    assert [p["step"] for p in curve] == [0, half, len(rows)]
+    assert curve[1]["budget_fraction"] == rows[half - 1]["budget_fraction"] and rows[half - 2]["budget_fraction"] < 0.5
     records = [json.loads(l) for l in (run_dir / "eval" / evals[-1]).read_text().splitlines()]
     assert len(records) == 16 * 2 and {"completion", "answer", "gold", "correct"} <= set(records[0])
     for key in ["reward", "pass_rate", "loss", "clip_frac", "kl_old", "kl_ref", "entropy", "response_length", "budget_spent"]:
