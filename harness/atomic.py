@@ -40,6 +40,21 @@ def read_jsonl(path: str | Path) -> list[dict]:
 
 
 @contextmanager
+def file(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling path to write; on success it replaces `path` in one rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
 def directory(path: str | Path) -> Iterator[Path]:
     """Yield a temporary sibling directory; on success it replaces `path` in one rename."""
     path = Path(path)

@@ -43,6 +43,14 @@ class Budget:
         finally:
             self.started += time.perf_counter() - start
 
+    def state(self) -> dict:
+        return {"generated": self.generated_tokens, "forwarded": self.forwarded_tokens, "trained": self.trained_tokens,
+                "seconds": self.seconds}
+
+    def restore(self, state: dict) -> None:
+        self.generated_tokens, self.forwarded_tokens, self.trained_tokens = state["generated"], state["forwarded"], state["trained"]
+        self.started = time.perf_counter() - state["seconds"]
+
     @property
     def flops(self) -> float:
         return 2.0 * self.n_params * (self.generated_tokens + self.forwarded_tokens) + 6.0 * self.n_params * self.trained_tokens

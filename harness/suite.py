@@ -113,12 +113,21 @@ def resolve_base(suite: Suite, cache_dir: Path) -> tuple[Path, bool]:
 
 def execute_run(run: RunSpec, out_dir: Path, base_dir: Path, threads: int | None = None,
                 on_step: Callable[[dict], None] | None = None) -> dict:
-    """Train and evaluate one run into out_dir/runs/<run_id>; `DONE` is written last."""
+    """Train and evaluate one run into out_dir/runs/<run_id>; `DONE` is written last.
+
+    An unfinished run continues from its last evaluation point (`resume.pt`, written atomically with
+    the weights, optimizer, RNG and budget state), else starts over: nothing half-written is trusted.
+    """
     run_dir = out_dir / "runs" / run.run_id
-    if run_dir.exists():
-        shutil.rmtree(run_dir)  # unfinished: never trust a half-written run
-    run_dir.mkdir(parents=True)
-    atomic.write_text(run_dir / "config.yaml", yaml.safe_dump(run.model_dump(mode="json"), sort_keys=False))
+    resume_file = run_dir / RESUME
+    state = torch.load(resume_file, weights_only=False) if resume_file.is_file() else None
+    if state is None:
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True)
+        atomic.write_text(run_dir / "config.yaml", yaml.safe_dump(run.model_dump(mode="json"), sort_keys=False))
+    else:
+        log.info("resuming %s from step %d", run.run_id, len(state["trainer"]["metrics"]))
     if threads:
         torch.set_num_threads(threads)  # CPU results depend on the thread count: make it a setting
     started = time.perf_counter()
@@ -126,21 +135,29 @@ def execute_run(run: RunSpec, out_dir: Path, base_dir: Path, threads: int | None
     tokenizer, model = load_checkpoint(base_dir)
     engine = ENGINES.get(run.engine)(model, tokenizer)
     eval_tasks = {name: task_of(name, run.tasks) for name in run.tasks.eval}
-    base_eval = {name: evaluate_cached(engine, tokenizer, task, run, base_dir, out_dir / "base_eval", run_dir)
-                 for name, task in eval_tasks.items()}
-    curve = [{"step": 0, "budget_spent": 0.0, "budget_fraction": 0.0, "eval": base_eval}]
+    if state is None:
+        base_eval = {name: evaluate_cached(engine, tokenizer, task, run, base_dir, out_dir / "base_eval", run_dir)
+                     for name, task in eval_tasks.items()}
+        curve = [{"step": 0, "budget_spent": 0.0, "budget_fraction": 0.0, "eval": base_eval}]
+    else:
+        curve = state["curve"]
+        base_eval = curve[0]["eval"]
 
     algorithm = make_algorithm(run.algorithm, run.params)
     n_params = sum(p.numel() for p in model.parameters())
     budget = Budget(run.budget.unit, run.budget.limit, n_params)
 
-    def evaluate_now(step: int) -> None:
+    def evaluate_now(step: int, resumable: bool = True) -> None:
         engine.sync_weights(model)
         scores = {}
         for name, task in eval_tasks.items():
             records, scores[name] = run_eval(engine, tokenizer, task, run)
             atomic.write_jsonl(run_dir / "eval" / f"step_{step:06d}-{name}.jsonl", records)
         curve.append({"step": step, "budget_spent": budget.spent, "budget_fraction": budget.fraction, "eval": scores})
+        if resumable:
+            with atomic.file(resume_file) as tmp:
+                torch.save({"model": model.state_dict(), "trainer": trainer.state_dict(), "curve": curve,
+                            "wall_seconds": wall_before + time.perf_counter() - started}, tmp)
 
     def report(row: dict) -> None:
         log.info("  step %d reward %.3f budget %.0f%%", row["step"], row["reward"], 100 * row["budget_fraction"])
@@ -150,13 +167,18 @@ def execute_run(run: RunSpec, out_dir: Path, base_dir: Path, threads: int | None
     trainer = Trainer(model=model, tokenizer=tokenizer, engine=engine, task=task_of(run.task, run.tasks),
                       algorithm=algorithm, rollout_cfg=run.rollout, train_cfg=run.train, budget=budget, seed=run.seed,
                       on_step=report)
+    wall_before = 0.0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        trainer.load_state_dict(state["trainer"])
+        wall_before = state["wall_seconds"]
     metrics = trainer.train(run_dir / "metrics.jsonl", run.eval.points, evaluate_now)
     steps = len(metrics)
     train_seconds = budget.seconds
     if curve[-1]["step"] != steps:
-        evaluate_now(steps)
+        evaluate_now(steps, resumable=False)
     save_checkpoint(model, tokenizer, run_dir / "checkpoints" / f"step_{steps:06d}")
-    wall = time.perf_counter() - started
+    wall = wall_before + time.perf_counter() - started
     summary = {
         "run_id": run.run_id, "label": run.label, "algorithm_name": run.algorithm, "algorithm_version": type(algorithm).version,
         "params": algorithm.params(), "train_task": run.task, "seed": run.seed, "config_hash": run.config_hash(),
@@ -167,6 +189,7 @@ def execute_run(run: RunSpec, out_dir: Path, base_dir: Path, threads: int | None
     }
     atomic.write_json(run_dir / "summary.json", summary)
     atomic.write_text(run_dir / "DONE", "")
+    resume_file.unlink(missing_ok=True)  # the final checkpoint replaces it (and it holds optimizer state too)
     return summary
 
 
@@ -206,4 +229,5 @@ def run_on_ray(runs: list[RunSpec], out_dir: Path, base_dir: Path, executor: Exe
     return ray_executor.run_all(runs, out_dir, base_dir, executor, bars)
 
 
+RESUME = "resume.pt"
 EXECUTORS = {"local": run_locally, "ray": run_on_ray}

@@ -189,6 +189,20 @@ class Trainer:
             metrics["behaviour_gap"] = float((new_logp.detach() - mb.old_logp).abs()[m].mean()) if m.any() else 0.0
         return loss.item(), metrics
 
+    # --- resuming -------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything besides the weights that the next step depends on, so a resumed run repeats exactly."""
+        return {"optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(), "rng": self.rng.getstate(),
+                "torch_gen": self.torch_gen.get_state(), "budget": self.budget.state(), "metrics": self.metrics}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.rng.setstate(state["rng"])
+        self.torch_gen.set_state(state["torch_gen"])
+        self.budget.restore(state["budget"])
+        self.metrics = list(state["metrics"])
+
     def train(self, metrics_path: Path, eval_points: list[float] = (), on_eval: Callable[[int], None] | None = None) -> list[dict]:
         """Steps until the budget is spent; metrics.jsonl is rewritten atomically after each.
 
@@ -196,8 +210,10 @@ class Trainer:
         `eval_points` (budget fractions), for learning curves over the budget axis.
         """
         self.model.train()
-        step, last_cost = 0, 0.0
-        pending = sorted(eval_points)
+        step = len(self.metrics)  # > 0 when resumed
+        spent = [0.0, 0.0] + [row["budget_spent"] for row in self.metrics]
+        last_cost = spent[-1] - spent[-2]
+        pending = [p for p in sorted(eval_points) if p > self.budget.fraction]
         # Stop at the step boundary nearest the limit (the next step is predicted to cost what the last
         # did), so algorithms with expensive steps (SPO's extra rollouts) do not overspend the others.
         while self.budget.spent + last_cost / 2 < self.budget.limit:

@@ -82,3 +82,36 @@ def test_ray_executor_gives_the_local_leaderboard(tmp_path):
     assert len(comparable(tmp_path / "ray")) == 2
     pd.testing.assert_frame_equal(comparable(tmp_path / "ray"), comparable(tmp_path / "local"))
     assert run_metrics(tmp_path / "ray") == run_metrics(tmp_path / "local")
+
+
+def test_an_interrupted_run_resumes_from_its_last_evaluation(tmp_path, monkeypatch, caplog):
+    from harness.config import load_suite
+    from harness.suite import RESUME, run_suite
+    from harness.trainer import Trainer
+
+    suite = load_suite(suite_file(tmp_path, "mid", eval={"n": 2, "k": [1, 2], "every": 0.25}))
+    cache = tmp_path / "cache"
+    run_suite(suite, tmp_path / "whole", cache, progress=False)
+
+    step = Trainer.step
+
+    def power_cut(self, i):
+        row = step(self, i)
+        if self.budget.fraction > 0.6:  # after the 50 % evaluation, before the 75 % one
+            raise KeyboardInterrupt
+        return row
+
+    monkeypatch.setattr(Trainer, "step", power_cut)
+    with pytest.raises(KeyboardInterrupt):
+        run_suite(suite, tmp_path / "cut", cache, progress=False)
+    (run_dir,) = (tmp_path / "cut" / "runs").iterdir()
+    assert (run_dir / RESUME).is_file() and not (run_dir / "DONE").exists()
+    monkeypatch.setattr(Trainer, "step", step)
+    with caplog.at_level("INFO"):
+        run_suite(suite, tmp_path / "cut", cache, progress=False)
+    assert f"resuming {run_dir.name} from step" in caplog.text
+    assert not (run_dir / RESUME).exists()
+    pd.testing.assert_frame_equal(comparable(tmp_path / "cut"), comparable(tmp_path / "whole"))
+    assert run_metrics(tmp_path / "cut") == run_metrics(tmp_path / "whole")
+    evals = lambda out: sorted(p.name for p in out.glob("runs/*/eval/*"))
+    assert evals(tmp_path / "cut") == evals(tmp_path / "whole") and len(evals(tmp_path / "whole")) == 5
