@@ -43,7 +43,8 @@ def run(suite_file: Path = typer.Argument(..., help="suite YAML, e.g. suites/qui
     quiet_libraries()
     result = run_suite(suite, out or Path("results") / suite.name, cache)
     if not result.table.empty:
-        cols = ["algorithm", "task", "seeds", "pass@1", "base_pass@1", "delta_pass@1", "budget_spent", "wall_seconds"]
+        cols = ["algorithm", "task", "seeds", "pass@1", "pass@1_ci95", "base_pass@1", "delta_pass@1", "budget_spent",
+                "wall_seconds"]
         typer.echo(result.table[cols].to_string(index=False))
     typer.echo(f"leaderboard: {result.out_dir / 'leaderboard.csv'}")
     if result.failed:

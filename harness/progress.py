@@ -14,10 +14,10 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 
 
 class SuiteProgress:
-    def __init__(self, total_runs: int, enabled: bool | None = None):
+    def __init__(self, total_runs: int, done: int = 0, enabled: bool | None = None):
         self.console = Console(stderr=True)
         self.enabled = self.console.is_terminal if enabled is None else enabled
-        self.total = total_runs
+        self.total, self.done = total_runs, done
         self.bars = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
                              TimeElapsedColumn(), TimeRemainingColumn(), console=self.console,
                              disable=not self.enabled)
@@ -28,9 +28,9 @@ class SuiteProgress:
             # log lines print above the bars instead of tearing them
             root = logging.getLogger()
             self._handlers = root.handlers[:]
-            root.handlers = [RichHandler(console=self.console, show_path=False, show_level=False)]
+            root.handlers = [RichHandler(console=self.console, show_path=False, show_level=False, log_time_format="%H:%M:%S")]
         self.bars.__enter__()
-        self.suite_bar = self.bars.add_task("runs", total=self.total)
+        self.suite_bar = self.bars.add_task("runs", total=self.total, completed=self.done)
         return self
 
     def __exit__(self, *exc) -> None:

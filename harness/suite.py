@@ -1,8 +1,9 @@
-"""Run a suite: validate every name first, build the shared base once, run each (algorithm × task × seed)
-that is not finished, then aggregate the leaderboard.
+"""Run a suite: validate every name first, build the shared base once, hand each (algorithm × task × seed)
+that is not finished to the executor, then aggregate the leaderboard.
 
-A run directory counts only once `DONE` exists; an unfinished one is wiped and redone, so a
-crash never leaves a half result that a later aggregation could trust.
+A run directory counts only once `DONE` exists; an unfinished one continues from the state saved
+atomically at its last evaluation point, or is wiped and redone, so a crash never leaves a half
+result that a later aggregation could trust.
 """
 
 from __future__ import annotations
@@ -73,8 +74,7 @@ def run_suite(suite: Suite, out_dir: Path, cache_dir: Path, progress: bool | Non
     for run_id in skipped:
         log.info("%s finished earlier, skipping", run_id)
     pending = [run for run in runs if run.run_id not in skipped]
-    with SuiteProgress(len(runs), enabled=progress) as bars:
-        bars.bars.update(bars.suite_bar, completed=len(skipped))
+    with SuiteProgress(len(runs), done=len(skipped), enabled=progress) as bars:
         finished, failed = EXECUTORS[suite.executor.kind](pending, out_dir, base_dir, suite.executor, bars)
     table = leaderboard.write(out_dir)
     return SuiteResult(out_dir, base_dir, reused, finished, skipped, failed, table)

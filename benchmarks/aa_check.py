@@ -1,0 +1,57 @@
+"""A/A check of the leaderboard's statistics: GRPO registered a second time as `grpo_twin` (the same
+class, another name) and run on different seeds must come out statistically indistinguishable —
+their 95 % intervals overlap on every metric. A harness whose seeds leak, whose runs share state,
+or whose intervals are too narrow fails this.
+
+    python benchmarks/aa_check.py [--suite suites/quick.yaml] [--seeds 0,1,2 --twin-seeds 3,4,5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from algorithms import register
+from algorithms.grpo import GRPO
+from harness.config import load_suite
+from harness.suite import run_suite
+
+
+@register("grpo_twin")
+class GRPOTwin(GRPO):
+    """GRPO under a second name: the A/A control."""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--suite", default="suites/quick.yaml")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--twin-seeds", default="3,4,5")
+    parser.add_argument("--out", type=Path, default=Path("results/aa_check"))
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "grainbench")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    for name, seeds in (("grpo", args.seeds), ("grpo_twin", args.twin_seeds)):
+        suite = load_suite(args.suite, seeds=[int(s) for s in seeds.split(",")])
+        suite = suite.model_copy(update={"algorithms": {name: {}}})
+        table = run_suite(suite, args.out, args.cache, progress=False).table  # both sets of runs share one results dir
+    metrics = ["pass@1", "delta_pass@1", "auc_pass@1"] + [c for c in table.columns if c.startswith(("pass@", "maj@"))
+                                                           and c != "pass@1" and not c.endswith("_ci95")]
+    print(f"| task | metric | grpo (seeds {args.seeds}) | grpo_twin (seeds {args.twin_seeds}) | intervals overlap |")
+    print("|---|---|---|---|---|")
+    all_overlap = True
+    for task, rows in table.groupby("task", sort=False):
+        a, b = (rows[rows["algorithm"] == name].iloc[0] for name in ("grpo", "grpo_twin"))
+        for m in metrics:
+            lo_a, hi_a = a[m] - a[f"{m}_ci95"], a[m] + a[f"{m}_ci95"]
+            lo_b, hi_b = b[m] - b[f"{m}_ci95"], b[m] + b[f"{m}_ci95"]
+            overlap = lo_a <= hi_b and lo_b <= hi_a
+            all_overlap &= overlap
+            print(f"| {task} | {m} | {a[m]:.3f} ± {a[f'{m}_ci95']:.3f} | {b[m]:.3f} ± {b[f'{m}_ci95']:.3f} | "
+                  f"{'yes' if overlap else 'NO'} |")
+    print(f"\nA/A: {'every interval pair overlaps' if all_overlap else 'SOME INTERVALS DO NOT OVERLAP'}")
+
+
+if __name__ == "__main__":
+    main()
