@@ -75,6 +75,7 @@ def eval_cmd(model: str = typer.Option(..., "--model", help="HF model directory 
              max_new_tokens: int = typer.Option(512, "--max-new-tokens", min=1),
              seed: int = typer.Option(0, "--seed"),
              engine: str = typer.Option("hf", "--engine"),
+             backend: str = typer.Option("grainbench", "--backend", help="grainbench (an engine) or lm-eval"),
              out: Optional[Path] = typer.Option(None, "--out", help="output directory (default results/eval/<model>-<task>)")):
     """Score any checkpoint on a task: per-sample JSONL plus a one-row summary (CSV and JSON)."""
     import yaml
@@ -93,7 +94,7 @@ def eval_cmd(model: str = typer.Option(..., "--model", help="HF model directory 
     quiet_libraries()
     out = out or Path("results") / "eval" / f"{Path(model).name}-{task}"
     table = score_checkpoint(model, task, options, out, n=n, ks=ks, limit=limit, temperature=temperature,
-                             max_new_tokens=max_new_tokens, seed=seed, engine=engine)
+                             max_new_tokens=max_new_tokens, seed=seed, engine=engine, backend=backend)
     typer.echo(table.to_string(index=False))
     typer.echo(f"samples: {out / 'samples.jsonl'}")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.engines.base import SamplingParams
+from harness.errors import UserError
 from harness.passk import majority_correct, pass_at_k
 from harness.policy import encode_prompt
 
@@ -42,26 +43,42 @@ def evaluate(engine, tokenizer, task, *, n: int, ks: list[int], limit: int | Non
 
 
 def score_checkpoint(model_path: str, task_name: str, options: dict, out_dir: Path, *, n: int, ks: list[int],
-                     limit: int | None, temperature: float, max_new_tokens: int, seed: int, engine: str = "hf"):
-    """`grainbench eval`: evaluate one checkpoint on one task; writes samples.jsonl and summary.csv/json."""
+                     limit: int | None, temperature: float, max_new_tokens: int, seed: int, engine: str = "hf",
+                     backend: str = "grainbench"):
+    """`grainbench eval`: evaluate one checkpoint on one task; writes samples.jsonl and summary.csv/json.
+
+    backend `grainbench` samples through a registered engine; `lm-eval` through lm_eval.simple_evaluate
+    with the task files in harness/lm_eval_tasks (same problems, prompts and scorer, same output schema).
+    """
     import pandas as pd
-    import torch
 
     from harness import atomic
-    from harness.embedded import load_checkpoint
     from harness.plugins import ENGINES, make_task
     from harness.suite import prepare_out_dir
 
     task = make_task(task_name, options)
-    engine_cls = ENGINES.get(engine)
     prepare_out_dir(out_dir)
-    tokenizer, model = load_checkpoint(model_path)
-    model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
     started = time.perf_counter()
-    records, summary = evaluate(engine_cls(model, tokenizer), tokenizer, task, n=n, ks=ks, limit=limit,
-                                temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
+    if backend == "lm-eval":
+        from harness.lm_eval_backend import evaluate_with_lm_eval
+
+        records, summary = evaluate_with_lm_eval(model_path, task, n=n, ks=ks, limit=limit, temperature=temperature,
+                                                 max_new_tokens=max_new_tokens, seed=seed)
+    elif backend == "grainbench":
+        import torch
+
+        from harness.embedded import load_checkpoint
+
+        engine_cls = ENGINES.get(engine)
+        tokenizer, model = load_checkpoint(model_path)
+        model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
+        records, summary = evaluate(engine_cls(model, tokenizer), tokenizer, task, n=n, ks=ks, limit=limit,
+                                    temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
+    else:
+        raise UserError(f"--backend {backend!r}: choose grainbench or lm-eval")
     row = {"model": str(model_path), **summary, "temperature": temperature, "max_new_tokens": max_new_tokens,
-           "seed": seed, "engine": engine, "seconds": time.perf_counter() - started}
+           "seed": seed, "engine": engine if backend == "grainbench" else "hf", "backend": backend,
+           "seconds": time.perf_counter() - started}
     atomic.write_jsonl(out_dir / "samples.jsonl", records)
     atomic.write_json(out_dir / "summary.json", row)
     table = pd.DataFrame([row])
