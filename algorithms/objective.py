@@ -48,6 +48,7 @@ class PolicyGradient:
     unit: ClassVar[str] = "token"
     version: ClassVar[str] = "1"
     on_policy_only: ClassVar[bool] = False  # REINFORCE: one update per rollout batch
+    needs_entropy: ClassVar[bool] = False  # reads batch.entropy (the harness computes it if the engine did not)
 
     def __post_init__(self) -> None:
         checks = {

@@ -28,6 +28,7 @@ class SAPOSegment(PolicyGradient):
     aggregation: str = "token_mean"
     top_frac: float = 0.3
     unit = "segment"
+    needs_entropy = True
 
     def __post_init__(self):
         super().__post_init__()

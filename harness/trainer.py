@@ -85,12 +85,22 @@ class Trainer:
         ids, mask = right_pad([g.response_ids for g in rollout.generations], self.tokenizer.pad_token_id)
         old_logp, _ = right_pad([g.logprobs for g in rollout.generations], 0.0, torch.float32)
         entropy, _ = right_pad([g.entropies for g in rollout.generations], 0.0, torch.float32)
+        if self.algorithm.needs_entropy and any(len(g.entropies) != len(g.response_ids) for g in rollout.generations):
+            entropy = self.behaviour_entropy(rollout.prompts, ids, mask)
         rows = len(rollout.generations)
         return RolloutBatch(
             response_ids=ids, mask=mask, old_logp=old_logp, entropy=entropy,
             rewards=torch.tensor([s.reward for s in rollout.scores], dtype=torch.float32),
             group=torch.arange(rows) // group_size, max_new_tokens=self.rollout_cfg.max_new_tokens,
         )
+
+    @torch.no_grad()
+    def behaviour_entropy(self, prompts: list[list[int]], ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Per-token entropy of the sampling policy, for engines that return none (vLLM); charged as a forward."""
+        _, entropy = response_logprobs(self.model, prompts, ids, mask, self.tokenizer.pad_token_id,
+                                       self.rollout_cfg.temperature, with_entropy=True)
+        self.budget.charge(forwarded=int(mask.sum()) + sum(len(p) for p in prompts))
+        return torch.where(mask, entropy.float().cpu(), torch.zeros_like(entropy.float().cpu()))
 
     # --- one step ---------------------------------------------------------------------------
     def collect(self) -> tuple[Rollout, list]:
@@ -150,6 +160,7 @@ class Trainer:
                 loss, m = self.update(batch.select(idx), [rollout.prompts[i] for i in idx.tolist()], first=not stats)
                 losses.append(loss)
                 stats.append(m)
+        self.engine.sync_weights(self.model)  # the next rollouts come from the updated policy
         return {
             "step": step, **seen,
             "loss": float(np.mean(losses)), "response_length": float(batch.mask.sum(1).float().mean()),

@@ -5,5 +5,5 @@ from __future__ import annotations
 from harness.registry import registrar
 
 ENGINES: dict[str, type] = {}
-BUILTIN_MODULES = ("harness.engines.hf",)
+BUILTIN_MODULES = ("harness.engines.hf", "harness.engines.vllm")
 register = registrar(ENGINES, "engine")
