@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from algorithms.advantages import OUTCOME_ADVANTAGES, broadcast
-from algorithms.aggregation import AGGREGATIONS, aggregate
+from algorithms.aggregation import AGGREGATIONS, aggregate, aggregate_parts
 from algorithms.batch import RolloutBatch
 from algorithms.ratios import RATIOS, log_ratio
 from algorithms.units import token_units
@@ -101,8 +101,16 @@ class PolicyGradient:
         return replace(batch, units=self.partition(batch), advantages=self.token_advantages(batch, values),
                        loss_mask=self.loss_mask(batch))
 
-    def loss(self, new_logp: Tensor, batch: RolloutBatch, ref_logp: Tensor | None = None) -> tuple[Tensor, dict]:
-        """Clipped surrogate over the batch's units, aggregated; returns (loss, metrics)."""
+    def loss_count(self, batch: RolloutBatch) -> float:
+        """The aggregation's count over `batch` (responses or tokens). A minibatch split over processes or
+        accumulation steps passes its total to `loss(count=...)` of every shard."""
+        lmask = batch.loss_mask if batch.loss_mask is not None else batch.mask
+        return float(aggregate_parts(lmask.float(), lmask, self.aggregation, batch.max_new_tokens)[1])
+
+    def loss(self, new_logp: Tensor, batch: RolloutBatch, ref_logp: Tensor | None = None,
+             count: float | None = None) -> tuple[Tensor, dict]:
+        """Clipped surrogate over the batch's units, aggregated (divided by `count` when given: this
+        batch is a shard of a larger minibatch); returns (loss, metrics)."""
         mask = batch.mask
         lmask = batch.loss_mask if batch.loss_mask is not None else mask
         logr = log_ratio(new_logp, batch.old_logp, batch.units, mask, self.ratio)
@@ -124,7 +132,7 @@ class PolicyGradient:
             k3 = torch.exp(d) - d - 1  # unbiased, >= 0 (DeepSeekMath Eq. 4)
             per_token = per_token + self.kl_coef * k3
             metrics["kl_ref"] = _masked_mean(k3.detach(), lmask)
-        loss = aggregate(per_token, lmask, self.aggregation, batch.max_new_tokens)
+        loss = aggregate(per_token, lmask, self.aggregation, batch.max_new_tokens, count)
         token_lam = (new_logp - batch.old_logp).detach()
         metrics.update(
             clip_frac=_masked_mean(clip_active.to(new_logp.dtype), lmask),

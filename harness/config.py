@@ -132,6 +132,8 @@ class Train(Strict):
     warmup_steps: int = Field(10, ge=0, description="linear learning-rate warm-up, in optimizer updates")
     updates_per_batch: int = Field(4, gt=0, description="minibatch updates per rollout batch (>1 is off-policy)")
     epochs: int = Field(1, gt=0)
+    grad_accumulation: int = Field(1, gt=0, description="forward/backward each minibatch in this many pieces (to fit "
+                                   "memory); the update does not change, so it is not part of a run's config hash")
 
 
 class Eval(Strict):
@@ -240,7 +242,7 @@ class RunSpec(Strict):
 
     def config_hash(self) -> str:
         """Hash of everything that determines the result except the seed: equal across a row's seeds."""
-        payload = self.model_dump(mode="json", exclude={"seed", "suite"})
+        payload = self.model_dump(mode="json", exclude={"seed": True, "suite": True, "train": {"grad_accumulation"}})
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
 
     @property

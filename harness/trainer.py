@@ -7,6 +7,7 @@ batch make later minibatches off-policy, the only regime in which ratio granular
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import random
@@ -59,6 +60,10 @@ class Trainer:
         self.rng = random.Random(seed)
         self.torch_gen = torch.Generator().manual_seed(seed)
         self.reference = copy.deepcopy(model).eval().requires_grad_(False) if algorithm.kl_coef > 0 else None
+        # data parallel when launched under torchrun (or any initialised process group): each process
+        # trains on its own rollouts and DDP sums the gradients
+        self.world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
+        self.policy = torch.nn.parallel.DistributedDataParallel(model) if self.world > 1 else model
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
         # Adam's first updates are sign-like at full size: warm up so they cannot wreck a small model.
         warmup = max(1, train_cfg.warmup_steps)
@@ -172,8 +177,37 @@ class Trainer:
         }
 
     def update(self, mb: RolloutBatch, prompts: list[list[int]], first: bool) -> tuple[float, dict]:
+        """One optimizer step on this process's share of a minibatch, in `train.grad_accumulation` pieces.
+
+        Every piece's loss is divided by the aggregation count of the whole minibatch — summed over
+        data-parallel processes — so the step is the same whatever the split (tested: 1 process × 2
+        accumulation steps = 2 processes × 1 = 1 × 1).
+        """
+        count = self.algorithm.loss_count(mb)
+        if self.world > 1:
+            count = self._all_sum(count)
+        pieces = torch.tensor_split(torch.arange(mb.size), min(self.train_cfg.grad_accumulation, mb.size))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss_sum, metrics = 0.0, []
+        for j, idx in enumerate(pieces):
+            last = j == len(pieces) - 1
+            sync = contextlib.nullcontext() if last or self.world == 1 else self.policy.no_sync()
+            with sync:
+                loss, m = self._backward(mb.select(idx), [prompts[i] for i in idx.tolist()], count, first and j == 0)
+            loss_sum += loss
+            metrics.append(m)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.train_cfg.max_grad_norm)
+        if not torch.isfinite(grad_norm):
+            raise TrainingDiverged(f"gradient norm became {grad_norm.item()}; lower train.lr")
+        self.optimizer.step()
+        self.schedule.step()
+        merged = {k: float(np.mean([m[k] for m in metrics if k in m])) for k in metrics[0]}
+        merged["grad_norm"] = float(grad_norm)
+        return loss_sum, merged
+
+    def _backward(self, mb: RolloutBatch, prompts: list[list[int]], count: float, first: bool) -> tuple[float, dict]:
         pad = self.tokenizer.pad_token_id
-        new_logp, entropy = response_logprobs(self.model, prompts, mb.response_ids, mb.mask, pad,
+        new_logp, entropy = response_logprobs(self.policy, prompts, mb.response_ids, mb.mask, pad,
                                               self.rollout_cfg.temperature, with_entropy=first)
         ref_logp = None
         tokens = int(mb.mask.sum()) + sum(len(p) for p in prompts)
@@ -182,23 +216,22 @@ class Trainer:
                 ref_logp, _ = response_logprobs(self.reference, prompts, mb.response_ids, mb.mask, pad,
                                                 self.rollout_cfg.temperature)
             self.budget.charge(forwarded=tokens)
-        loss, metrics = self.algorithm.loss(new_logp, mb, ref_logp)
+        loss, metrics = self.algorithm.loss(new_logp, mb, ref_logp, count=count)
         if not torch.isfinite(loss):
             raise TrainingDiverged(f"loss became {loss.item()}; lower train.lr or check the rewards")
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.train_cfg.max_grad_norm)
-        if not torch.isfinite(grad_norm):
-            raise TrainingDiverged(f"gradient norm became {grad_norm.item()}; lower train.lr")
-        self.optimizer.step()
-        self.schedule.step()
+        # DDP averages gradients over processes; each piece is already a share of the global sum
+        (loss * self.world).backward()
         self.budget.charge(trained=tokens)
-        metrics["grad_norm"] = float(grad_norm)
         if first:  # measured before any update of this batch: the policy that sampled it
             m = mb.mask
             metrics["entropy"] = float(entropy[m].mean()) if m.any() else 0.0
             metrics["behaviour_gap"] = float((new_logp.detach() - mb.old_logp).abs()[m].mean()) if m.any() else 0.0
         return loss.item(), metrics
+
+    def _all_sum(self, value: float) -> float:
+        total = torch.tensor([value], dtype=torch.float64, device=next(self.model.parameters()).device)
+        torch.distributed.all_reduce(total)
+        return float(total.item())
 
     # --- resuming -------------------------------------------------------------------------------
     def state_dict(self) -> dict:

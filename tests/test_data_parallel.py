@@ -1,0 +1,102 @@
+"""Data-parallel training: an update does not depend on how its minibatch is split over processes
+(DDP, gloo on CPU) or over gradient-accumulation steps. The check is on gradients, not on Adam's
+step: Adam's first step is sign-like and would hide a loss that is off by a constant factor."""
+
+import socket
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from algorithms.batch import RolloutBatch
+from harness.budget import Budget
+from harness.config import Rollout, Train
+from harness.plugins import make_algorithm
+from harness.trainer import Trainer
+
+ROWS, GROUP, PAD = 8, 4, 0
+
+
+def setup(name: str, accumulation: int):
+    """The same model, rollout batch and trainer in every process: seeded, with unequal lengths."""
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                         num_key_value_heads=1, max_position_embeddings=64)
+    model = LlamaForCausalLM(config).float()
+    gen = torch.Generator().manual_seed(1)
+    prompts = [torch.randint(1, 64, (int(torch.randint(2, 6, (1,), generator=gen)),), generator=gen).tolist() for _ in range(ROWS)]
+    lengths = torch.randint(2, 9, (ROWS,), generator=gen)
+    mask = torch.arange(8)[None, :] < lengths[:, None]
+    ids = torch.where(mask, torch.randint(1, 64, (ROWS, 8), generator=gen), PAD)
+    old_logp = torch.where(mask, -3.0 + 0.3 * torch.randn(ROWS, 8, generator=gen), 0.0)  # off-policy: ratios != 1
+    rewards = torch.tensor([1.0, 0, 0, 1, 0, 1, 1, 1])
+    algorithm = make_algorithm(name, {})
+    batch = algorithm.prepare(RolloutBatch(response_ids=ids, mask=mask, old_logp=old_logp, rewards=rewards,
+                                           group=torch.arange(ROWS) // GROUP, max_new_tokens=8,
+                                           entropy=torch.rand(ROWS, 8, generator=gen)))
+    trainer = Trainer(model=model, tokenizer=SimpleNamespace(pad_token_id=PAD), engine=None, task=None,
+                      algorithm=algorithm, rollout_cfg=Rollout(), budget=Budget("flops", 1e18, 1), seed=0,
+                      train_cfg=Train(lr=1e-3, warmup_steps=0, max_grad_norm=1e9, grad_accumulation=accumulation))
+    return trainer, batch, prompts
+
+
+def gradient_after_update(name: str, accumulation: int, rows: list[int]) -> dict[str, torch.Tensor]:
+    trainer, batch, prompts = setup(name, accumulation)
+    trainer.update(batch.select(torch.tensor(rows)), [prompts[i] for i in rows], first=True)
+    return {k: p.grad.clone() for k, p in trainer.model.named_parameters()}
+
+
+def _worker(rank: int, world: int, port: int, name: str, out: str) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        share = ROWS // world  # whole groups per process, as rollouts are sharded by prompt
+        grads = gradient_after_update(name, 1, list(range(rank * share, (rank + 1) * share)))
+        if rank == 0:
+            torch.save(grads, out)
+    finally:
+        dist.destroy_process_group()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def assert_same(a: dict, b: dict) -> None:
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-7, msg=k)
+
+
+@pytest.mark.parametrize("name", ["grpo", "dapo", "dr_grpo", "gspo", "mpo", "sapo_segment"])
+def test_update_is_invariant_to_data_parallel_width_and_accumulation(name, tmp_path):
+    whole = gradient_after_update(name, 1, list(range(ROWS)))
+    accumulated = gradient_after_update(name, 2, list(range(ROWS)))
+    out = tmp_path / "grads.pt"
+    mp.spawn(_worker, args=(2, free_port(), name, str(out)), nprocs=2, join=True)
+    parallel = torch.load(out)
+    assert any(g.abs().sum() > 0 for g in whole.values())
+    assert_same(accumulated, whole)  # 1 process × 2 accumulation steps
+    assert_same(parallel, whole)  # 2 processes × 1
+    assert_same(parallel, accumulated)
+
+
+def test_averaging_per_shard_losses_would_be_caught():
+    """The bug this guards against: each shard divides by its own count. With unequal token counts
+    the token-mean gradient then differs from the whole minibatch's."""
+    trainer, batch, prompts = setup("dapo", 1)
+    whole = gradient_after_update("dapo", 1, list(range(ROWS)))
+    trainer.optimizer.zero_grad()
+    for rows in (range(0, 4), range(4, 8)):
+        shard = batch.select(torch.tensor(list(rows)))
+        from harness.policy import response_logprobs
+
+        logp, _ = response_logprobs(trainer.model, [prompts[i] for i in rows], shard.response_ids, shard.mask, PAD)
+        loss, _ = trainer.algorithm.loss(logp, shard)  # its own count: the naive split
+        (loss / 2).backward()
+    naive = {k: p.grad for k, p in trainer.model.named_parameters()}
+    assert any(not torch.allclose(naive[k], whole[k], rtol=1e-4) for k in whole)
