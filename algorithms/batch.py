@@ -32,6 +32,10 @@ class RolloutBatch:
     def size(self) -> int:
         return self.rewards.shape[0]
 
+    def to(self, device) -> "RolloutBatch":
+        moved = {f.name: getattr(self, f.name).to(device) for f in fields(self) if isinstance(getattr(self, f.name), Tensor)}
+        return replace(self, **moved, extras={k: v.to(device) if isinstance(v, Tensor) else v for k, v in self.extras.items()})
+
     def select(self, index: Tensor) -> "RolloutBatch":
         """Rows `index` of every (B, ...) tensor: a minibatch."""
         picked = {}

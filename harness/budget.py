@@ -43,6 +43,18 @@ class Budget:
         finally:
             self.started += time.perf_counter() - start
 
+    def counts(self) -> tuple[int, int, int]:
+        return self.generated_tokens, self.forwarded_tokens, self.trained_tokens
+
+    def add_shared(self, before: tuple[int, int, int]) -> None:
+        """Replace this process's charges since `before` by those of all data-parallel processes, and
+        agree on the clock (the slowest process's), so every process stops at the same step."""
+        from harness import distributed
+
+        spent = distributed.all_sum([now - then for now, then in zip(self.counts(), before)])
+        self.generated_tokens, self.forwarded_tokens, self.trained_tokens = (int(b + d) for b, d in zip(before, spent))
+        self.started = time.perf_counter() - distributed.all_max(self.seconds)
+
     def state(self) -> dict:
         return {"generated": self.generated_tokens, "forwarded": self.forwarded_tokens, "trained": self.trained_tokens,
                 "seconds": self.seconds}

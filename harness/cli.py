@@ -39,9 +39,14 @@ def run(suite_file: Path = typer.Argument(..., help="suite YAML, e.g. suites/qui
     from harness.config import load_suite
     from harness.suite import run_suite
 
+    from harness import distributed
+
     suite = load_suite(suite_file, seeds=_int_list(seeds, "--seeds") if seeds else None)
     quiet_libraries()
+    distributed.init_from_env()  # under torchrun: one data-parallel process each
     result = run_suite(suite, out or Path("results") / suite.name, cache)
+    if not distributed.is_main():
+        return
     if not result.table.empty:
         cols = ["algorithm", "task", "seeds", "pass@1", "pass@1_ci95", "base_pass@1", "delta_pass@1", "budget_spent",
                 "wall_seconds"]

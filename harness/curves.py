@@ -53,7 +53,7 @@ def plot_curves(summaries: list[dict], results_dir: Path, out: Path) -> None:
             x = np.array([[p["budget_spent"] for p in c[:length]] for c in curves]).mean(axis=0)
             mean, half = _band(np.array([[p["eval"][task]["pass@1"] for p in c[:length]] for c in curves]))
             ax.plot(x, mean, marker="o", ms=3, color=color, label=label)
-            ax.fill_between(x, mean - half, mean + half, color=color, alpha=0.15, lw=0)
+            ax.fill_between(x, np.clip(mean - half, 0, 1), np.clip(mean + half, 0, 1), color=color, alpha=0.08, lw=0)
         rewards = []
         end = min(s["budget_spent"] for s in runs)
         grid = np.linspace(0, end, GRID)
@@ -65,7 +65,7 @@ def plot_curves(summaries: list[dict], results_dir: Path, out: Path) -> None:
         mean, half = _band(np.array(rewards))
         ax = axes[0][-1]
         ax.plot(grid, mean, color=color, label=label)
-        ax.fill_between(grid, mean - half, mean + half, color=color, alpha=0.15, lw=0)
+        ax.fill_between(grid, mean - half, mean + half, color=color, alpha=0.08, lw=0)
     for ax, task in zip(axes[0], tasks):
         ax.set(title=f"{task}: eval pass@1", xlabel=f"budget spent ({unit})", ylabel="pass@1")
     axes[0][-1].set(title="train reward (moving mean)", xlabel=f"budget spent ({unit})", ylabel="reward")

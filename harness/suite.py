@@ -21,7 +21,7 @@ from typing import Callable
 import torch
 import yaml
 
-from harness import atomic, environment, leaderboard
+from harness import atomic, distributed, environment, leaderboard
 from harness.budget import Budget
 from harness.config import EmbeddedModel, Executor, RunSpec, Suite, runs_of
 from harness.embedded import base_checkpoint, load_checkpoint, save_checkpoint
@@ -67,16 +67,23 @@ def prepare_out_dir(out_dir: Path) -> None:
 
 def run_suite(suite: Suite, out_dir: Path, cache_dir: Path, progress: bool | None = None) -> SuiteResult:
     runs = check_names(suite)
-    prepare_out_dir(out_dir)
-    atomic.write_text(out_dir / "suite.yaml", yaml.safe_dump(suite.model_dump(mode="json"), sort_keys=False))
-    base_dir, reused = resolve_base(suite, cache_dir)
+    main = distributed.is_main()  # under torchrun every process trains each run; the main one writes
+    if distributed.world() > 1 and suite.executor.kind != "local":
+        raise UserError("under torchrun the processes share each run (data parallel); use executor: local")
+    if main:
+        prepare_out_dir(out_dir)
+        atomic.write_text(out_dir / "suite.yaml", yaml.safe_dump(suite.model_dump(mode="json"), sort_keys=False))
+        base_dir, reused = resolve_base(suite, cache_dir)
+    distributed.barrier()
+    if not main:
+        base_dir, reused = resolve_base(suite, cache_dir)  # cached by the main process
     skipped = [run.run_id for run in runs if (out_dir / "runs" / run.run_id / "DONE").exists()]
     for run_id in skipped:
         log.info("%s finished earlier, skipping", run_id)
     pending = [run for run in runs if run.run_id not in skipped]
     with SuiteProgress(len(runs), done=len(skipped), enabled=progress) as bars:
         finished, failed = EXECUTORS[suite.executor.kind](pending, out_dir, base_dir, suite.executor, bars)
-    table = leaderboard.write(out_dir)
+    table = leaderboard.write(out_dir) if main else leaderboard.build(out_dir)
     return SuiteResult(out_dir, base_dir, reused, finished, skipped, failed, table)
 
 
@@ -121,21 +128,26 @@ def execute_run(run: RunSpec, out_dir: Path, base_dir: Path, threads: int | None
     run_dir = out_dir / "runs" / run.run_id
     resume_file = run_dir / RESUME
     state = torch.load(resume_file, weights_only=False) if resume_file.is_file() else None
-    if state is None:
+    main = distributed.is_main()
+    distributed.barrier()  # every process has read the resume state before the main one clears a run
+    if state is None and main:
         if run_dir.exists():
             shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True)
         atomic.write_text(run_dir / "config.yaml", yaml.safe_dump(run.model_dump(mode="json"), sort_keys=False))
-    else:
+    elif state is not None:
         log.info("resuming %s from step %d", run.run_id, len(state["trainer"]["metrics"]))
     if threads:
         torch.set_num_threads(threads)  # CPU results depend on the thread count: make it a setting
     started = time.perf_counter()
     torch.manual_seed(run.seed)
     tokenizer, model = load_checkpoint(base_dir)
+    model.to(distributed.device())
     engine = ENGINES.get(run.engine)(model, tokenizer)
     eval_tasks = {name: task_of(name, run.tasks) for name in run.tasks.eval}
-    if state is None:
+    if not main:
+        curve = []
+    elif state is None:
         base_eval = {name: evaluate_cached(engine, tokenizer, task, run, base_dir, out_dir / "base_eval", run_dir)
                      for name, task in eval_tasks.items()}
         curve = [{"step": 0, "budget_spent": 0.0, "budget_fraction": 0.0, "eval": base_eval}]
@@ -148,6 +160,11 @@ def execute_run(run: RunSpec, out_dir: Path, base_dir: Path, threads: int | None
     budget = Budget(run.budget.unit, run.budget.limit, n_params)
 
     def evaluate_now(step: int, resumable: bool = True) -> None:
+        if main:
+            evaluate_and_save(step, resumable)
+        distributed.barrier()
+
+    def evaluate_and_save(step: int, resumable: bool) -> None:
         engine.sync_weights(model)
         scores = {}
         for name, task in eval_tasks.items():
@@ -172,11 +189,14 @@ def execute_run(run: RunSpec, out_dir: Path, base_dir: Path, threads: int | None
         model.load_state_dict(state["model"])
         trainer.load_state_dict(state["trainer"])
         wall_before = state["wall_seconds"]
-    metrics = trainer.train(run_dir / "metrics.jsonl", run.eval.points, evaluate_now)
+    metrics = trainer.train(run_dir / "metrics.jsonl" if main else None, run.eval.points, evaluate_now)
     steps = len(metrics)
     train_seconds = budget.seconds
+    if not main:
+        distributed.barrier()  # the main process evaluates, saves and writes DONE
+        return {}
     if curve[-1]["step"] != steps:
-        evaluate_now(steps, resumable=False)
+        evaluate_and_save(steps, resumable=False)
     save_checkpoint(model, tokenizer, run_dir / "checkpoints" / f"step_{steps:06d}")
     wall = wall_before + time.perf_counter() - started
     summary = {
@@ -184,12 +204,13 @@ def execute_run(run: RunSpec, out_dir: Path, base_dir: Path, threads: int | None
         "params": algorithm.params(), "train_task": run.task, "seed": run.seed, "config_hash": run.config_hash(),
         "updates_per_batch": 1 if algorithm.on_policy_only else run.train.updates_per_batch, "engine": run.engine,
         "steps": steps, "n_params": n_params, **budget.snapshot(), "wall_seconds": wall, "train_seconds": train_seconds,
-        "gpu_seconds": wall * gpus_used(model), "git_commit": environment.git_commit(), "host": platform.node(),
+        "gpu_seconds": wall * gpus_used(model) * distributed.world(), "data_parallel": distributed.world(), "git_commit": environment.git_commit(), "host": platform.node(),
         "base_eval": base_eval, "eval": curve[-1]["eval"], "curve": curve,
     }
     atomic.write_json(run_dir / "summary.json", summary)
     atomic.write_text(run_dir / "DONE", "")
     resume_file.unlink(missing_ok=True)  # the final checkpoint replaces it (and it holds optimizer state too)
+    distributed.barrier()
     return summary
 
 

@@ -19,8 +19,9 @@ import numpy as np
 import torch
 
 from algorithms.batch import RolloutBatch
-from harness import atomic
+from harness import atomic, distributed
 from harness.budget import Budget
+from harness.errors import UserError
 from harness.engines.base import Generation, SamplingParams
 from harness.policy import encode_prompt, response_logprobs, right_pad
 
@@ -57,12 +58,20 @@ class Trainer:
                  seed: int, on_step: Callable[[dict], None] | None = None):
         self.model, self.tokenizer, self.engine, self.task, self.algorithm = model, tokenizer, engine, task, algorithm
         self.rollout_cfg, self.train_cfg, self.budget = rollout_cfg, train_cfg, budget
-        self.rng = random.Random(seed)
+        self.world = distributed.world()
+        # each data-parallel process samples its own prompts; one process keeps the plain seed
+        self.rng = random.Random(seed if self.world == 1 else f"{seed}-rank{distributed.rank()}")
         self.torch_gen = torch.Generator().manual_seed(seed)
         self.reference = copy.deepcopy(model).eval().requires_grad_(False) if algorithm.kl_coef > 0 else None
         # data parallel when launched under torchrun (or any initialised process group): each process
         # trains on its own rollouts and DDP sums the gradients
-        self.world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
+        if self.world > 1 and rollout_cfg.prompts_per_step % self.world:
+            raise UserError(f"rollout.prompts_per_step ({rollout_cfg.prompts_per_step}) must divide evenly over "
+                             f"{self.world} data-parallel processes")
+        if self.world > 1 and algorithm.sampling_rounds() > 1:
+            raise UserError(f"{algorithm.name} refills filtered groups, so its processes would make different "
+                             "numbers of updates; run it without data parallelism")
+        self.prompts_per_step = rollout_cfg.prompts_per_step // self.world
         self.policy = torch.nn.parallel.DistributedDataParallel(model) if self.world > 1 else model
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
         # Adam's first updates are sign-like at full size: warm up so they cannot wreck a small model.
@@ -114,15 +123,15 @@ class Trainer:
         cfg = self.rollout_cfg
         kept, sampled = Rollout([], [], [], []), []
         for _ in range(self.algorithm.sampling_rounds()):
-            rollout = self.sample(self.task.train_problems(cfg.prompts_per_step, self.rng), cfg.samples_per_prompt)
+            rollout = self.sample(self.task.train_problems(self.prompts_per_step, self.rng), cfg.samples_per_prompt)
             sampled.extend(rollout.scores)
-            for g in range(cfg.prompts_per_step):
+            for g in range(self.prompts_per_step):
                 rows = slice(g * cfg.samples_per_prompt, (g + 1) * cfg.samples_per_prompt)
                 if self.algorithm.keep_group([s.correct for s in rollout.scores[rows]]):
                     kept.extend(rollout, rows)
-            if len(kept.generations) >= cfg.prompts_per_step * cfg.samples_per_prompt:
+            if len(kept.generations) >= self.prompts_per_step * cfg.samples_per_prompt:
                 break
-        kept.truncate(cfg.prompts_per_step * cfg.samples_per_prompt)
+        kept.truncate(self.prompts_per_step * cfg.samples_per_prompt)
         return kept, sampled
 
     def value_estimator(self, rollout: Rollout):
@@ -183,9 +192,8 @@ class Trainer:
         data-parallel processes — so the step is the same whatever the split (tested: 1 process × 2
         accumulation steps = 2 processes × 1 = 1 × 1).
         """
-        count = self.algorithm.loss_count(mb)
-        if self.world > 1:
-            count = self._all_sum(count)
+        mb = mb.to(next(self.model.parameters()).device)
+        count = distributed.all_sum([self.algorithm.loss_count(mb)])[0]
         pieces = torch.tensor_split(torch.arange(mb.size), min(self.train_cfg.grad_accumulation, mb.size))
         self.optimizer.zero_grad(set_to_none=True)
         loss_sum, metrics = 0.0, []
@@ -228,11 +236,6 @@ class Trainer:
             metrics["behaviour_gap"] = float((new_logp.detach() - mb.old_logp).abs()[m].mean()) if m.any() else 0.0
         return loss.item(), metrics
 
-    def _all_sum(self, value: float) -> float:
-        total = torch.tensor([value], dtype=torch.float64, device=next(self.model.parameters()).device)
-        torch.distributed.all_reduce(total)
-        return float(total.item())
-
     # --- resuming -------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         """Everything besides the weights that the next step depends on, so a resumed run repeats exactly."""
@@ -243,11 +246,13 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         self.rng.setstate(state["rng"])
+        if self.world > 1:  # the saved state is the main process's: give each process its own stream again
+            self.rng.seed(f"{self.rng.random()}-rank{distributed.rank()}")
         self.torch_gen.set_state(state["torch_gen"])
         self.budget.restore(state["budget"])
         self.metrics = list(state["metrics"])
 
-    def train(self, metrics_path: Path, eval_points: list[float] = (), on_eval: Callable[[int], None] | None = None) -> list[dict]:
+    def train(self, metrics_path: Path | None, eval_points: list[float] = (), on_eval: Callable[[int], None] | None = None) -> list[dict]:
         """Steps until the budget is spent; metrics.jsonl is rewritten atomically after each.
 
         `on_eval(step)` is called (with the clock paused) after the first step that reaches each of
@@ -262,11 +267,16 @@ class Trainer:
         # did), so algorithms with expensive steps (SPO's extra rollouts) do not overspend the others.
         while self.budget.spent + last_cost / 2 < self.budget.limit:
             step += 1
-            before = self.budget.spent
+            before, counts = self.budget.spent, self.budget.counts()
             row = self.step(step)
+            if self.world > 1:  # every process charges the budget with what all of them spent
+                self.budget.add_shared(counts)
+                reward, pass_rate = distributed.all_sum([row["reward"], row["pass_rate"]])
+                row.update(self.budget.snapshot(), reward=reward / self.world, pass_rate=pass_rate / self.world)
             last_cost = self.budget.spent - before
             self.metrics.append(row)
-            atomic.write_jsonl(metrics_path, self.metrics)
+            if metrics_path is not None:
+                atomic.write_jsonl(metrics_path, self.metrics)
             if self.on_step:
                 self.on_step(row)
             if pending and self.budget.fraction >= pending[0] and on_eval:

@@ -2,8 +2,14 @@
 (DDP, gloo on CPU) or over gradient-accumulation steps. The check is on gradients, not on Adam's
 step: Adam's first step is sign-like and would hide a loss that is off by a constant factor."""
 
+import json
+import os
 import socket
+import subprocess
+import sys
 from types import SimpleNamespace
+
+import pandas as pd
 
 import pytest
 import torch
@@ -15,9 +21,17 @@ from algorithms.batch import RolloutBatch
 from harness.budget import Budget
 from harness.config import Rollout, Train
 from harness.plugins import make_algorithm
+from harness.policy import response_logprobs
 from harness.trainer import Trainer
+from tests.conftest import ROOT
 
 ROWS, GROUP, PAD = 8, 4, 0
+
+
+# (algorithm, parameters): every aggregation, ratio granularity and partition. DAPO's token-mean is
+# grpo with aggregation token_mean here: DAPO's group refilling is refused under data parallelism.
+CASES = {"grpo": ("grpo", {}), "token_mean": ("grpo", {"aggregation": "token_mean"}), "dr_grpo": ("dr_grpo", {}),
+         "gspo": ("gspo", {}), "mpo": ("mpo", {}), "sapo_segment": ("sapo_segment", {})}
 
 
 def setup(name: str, accumulation: int):
@@ -33,7 +47,7 @@ def setup(name: str, accumulation: int):
     ids = torch.where(mask, torch.randint(1, 64, (ROWS, 8), generator=gen), PAD)
     old_logp = torch.where(mask, -3.0 + 0.3 * torch.randn(ROWS, 8, generator=gen), 0.0)  # off-policy: ratios != 1
     rewards = torch.tensor([1.0, 0, 0, 1, 0, 1, 1, 1])
-    algorithm = make_algorithm(name, {})
+    algorithm = make_algorithm(*CASES[name])
     batch = algorithm.prepare(RolloutBatch(response_ids=ids, mask=mask, old_logp=old_logp, rewards=rewards,
                                            group=torch.arange(ROWS) // GROUP, max_new_tokens=8,
                                            entropy=torch.rand(ROWS, 8, generator=gen)))
@@ -72,7 +86,7 @@ def assert_same(a: dict, b: dict) -> None:
         torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-7, msg=k)
 
 
-@pytest.mark.parametrize("name", ["grpo", "dapo", "dr_grpo", "gspo", "mpo", "sapo_segment"])
+@pytest.mark.parametrize("name", list(CASES))
 def test_update_is_invariant_to_data_parallel_width_and_accumulation(name, tmp_path):
     whole = gradient_after_update(name, 1, list(range(ROWS)))
     accumulated = gradient_after_update(name, 2, list(range(ROWS)))
@@ -88,15 +102,32 @@ def test_update_is_invariant_to_data_parallel_width_and_accumulation(name, tmp_p
 def test_averaging_per_shard_losses_would_be_caught():
     """The bug this guards against: each shard divides by its own count. With unequal token counts
     the token-mean gradient then differs from the whole minibatch's."""
-    trainer, batch, prompts = setup("dapo", 1)
-    whole = gradient_after_update("dapo", 1, list(range(ROWS)))
+    trainer, batch, prompts = setup("token_mean", 1)
+    whole = gradient_after_update("token_mean", 1, list(range(ROWS)))
     trainer.optimizer.zero_grad()
     for rows in (range(0, 4), range(4, 8)):
         shard = batch.select(torch.tensor(list(rows)))
-        from harness.policy import response_logprobs
-
         logp, _ = response_logprobs(trainer.model, [prompts[i] for i in rows], shard.response_ids, shard.mask, PAD)
-        loss, _ = trainer.algorithm.loss(logp, shard)  # its own count: the naive split
+        with torch.no_grad():
+            ref, _ = response_logprobs(trainer.reference, [prompts[i] for i in rows], shard.response_ids, shard.mask, PAD)
+        loss, _ = trainer.algorithm.loss(logp, shard, ref)  # its own count: the naive split
         (loss / 2).backward()
     naive = {k: p.grad for k, p in trainer.model.named_parameters()}
     assert any(not torch.allclose(naive[k], whole[k], rtol=1e-4) for k in whole)
+
+
+def test_a_suite_trains_data_parallel_under_torchrun(tmp_path):
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+            "-m", "harness.cli", "run", str(ROOT / "suites" / "smoke.yaml"), "--out", str(out), "--cache", str(tmp_path / "cache")]
+    r = subprocess.run(args, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("leaderboard:") == 1  # only the main process reports and writes
+    (summary_file,) = out.glob("runs/*/summary.json")
+    summary = json.loads(summary_file.read_text())
+    rows = [json.loads(line) for line in (summary_file.parent / "metrics.jsonl").read_text().splitlines()]
+    assert summary["data_parallel"] == 2 and len(rows) == summary["steps"] >= 3
+    # both processes' tokens are charged, and both stop at the same step near the limit
+    last_cost = rows[-1]["budget_spent"] - rows[-2]["budget_spent"]
+    assert abs(summary["budget_spent"] - summary["budget_limit"]) <= last_cost / 2 + 1e-6 * summary["budget_limit"]
+    assert len(pd.read_csv(out / "leaderboard.csv")) == 1 and not list(out.rglob("*.tmp"))

@@ -1,0 +1,59 @@
+"""Data-parallel runs under torchrun: one process per device, each sampling and training on its own
+share of every rollout batch; DDP sums the gradients, and only the main process writes files.
+
+    torchrun --nproc_per_node 8 -m harness.cli run suites/paper.yaml
+
+The process group comes from torchrun's environment (WORLD_SIZE, RANK, LOCAL_RANK, MASTER_ADDR):
+NCCL on GPUs, gloo on CPU. Without torchrun nothing here does anything.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def init_from_env() -> None:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+
+
+def world() -> int:
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def all_sum(values: list[float]) -> list[float]:
+    """Element-wise sum over processes."""
+    return _reduce(values, dist.ReduceOp.SUM) if dist.is_initialized() else list(values)
+
+
+def all_max(value: float) -> float:
+    return _reduce([value], dist.ReduceOp.MAX)[0] if dist.is_initialized() else value
+
+
+def _reduce(values: list[float], op) -> list[float]:
+    # float64 so token counts stay exact; NCCL reduces on the device, gloo on the CPU
+    tensor = torch.tensor(values, dtype=torch.float64, device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(tensor, op=op)
+    return tensor.tolist()
+
+
+def device() -> torch.device:
+    return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
