@@ -12,6 +12,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from transformers import LogitsProcessor, LogitsProcessorList
+
 from harness.engines import register
 from harness.engines.base import Generation, SamplingParams
 
@@ -51,20 +53,17 @@ class HFEngine:
             ids[i, width - len(p) :] = torch.tensor(p)
             attn[i, width - len(p) :] = 1
         greedy = params.temperature == 0
-        result = self.model.generate(
+        stats = SampledTokenStats(1.0 if greedy else params.temperature)
+        sequences = self.model.generate(
             input_ids=ids.to(device), attention_mask=attn.to(device),
             do_sample=not greedy, temperature=None if greedy else params.temperature,
             top_p=None if greedy else params.top_p, top_k=0,
             max_new_tokens=params.max_new_tokens, pad_token_id=self.pad_id, eos_token_id=self.eos_id,
-            output_logits=True, return_dict_in_generate=True,
+            logits_processor=LogitsProcessorList([stats]),
         )
-        new = result.sequences[:, width:].cpu()
-        logits = torch.stack(result.logits, dim=1).float().cpu()  # (B, T, V)
-        if not greedy:
-            logits = logits / params.temperature
-        logp_all = torch.log_softmax(logits, dim=-1)
-        token_logp = logp_all.gather(-1, new[..., None]).squeeze(-1)
-        entropy = -(logp_all.exp() * logp_all).sum(-1)
+        new = sequences[:, width:]
+        token_logp, entropy = (t.cpu() for t in stats.finish(new))
+        new = new.cpu()
         gens = []
         for i, p in enumerate(prompts):
             row = new[i].tolist()
@@ -72,3 +71,36 @@ class HFEngine:
             length = row.index(self.eos_id) + 1 if finished else len(row)
             gens.append(Generation(p, row[:length], token_logp[i, :length].tolist(), entropy[i, :length].tolist(), finished))
         return gens
+
+
+class SampledTokenStats(LogitsProcessor):
+    """Log-prob and entropy of each sampled token under softmax(logits / temperature), one decode step
+    at a time: only the current step's (batch, vocabulary) scores exist, never (batch, length, vocabulary).
+
+    `generate` applies custom processors before its temperature and top-p warpers, so the scores seen
+    here are the model's logits. The token chosen at step t appears in `input_ids` at step t + 1.
+    """
+
+    def __init__(self, temperature: float):
+        self.temperature = temperature
+        self.pending: torch.Tensor | None = None  # log-softmax of the step whose token is not yet known
+        self.logprobs: list[torch.Tensor] = []
+        self.entropies: list[torch.Tensor] = []
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.pending is not None:
+            self._take(input_ids[:, -1])
+        logp = torch.log_softmax(scores.float() / self.temperature, dim=-1)
+        self.entropies.append(-(logp.exp() * logp).sum(-1))
+        self.pending = logp
+        return scores
+
+    def _take(self, tokens: torch.Tensor) -> None:
+        self.logprobs.append(self.pending.gather(-1, tokens[:, None]).squeeze(-1))
+        self.pending = None
+
+    def finish(self, new_tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T) log-probs and entropies of the generated tokens `new_tokens`."""
+        if self.pending is not None:
+            self._take(new_tokens[:, -1])
+        return torch.stack(self.logprobs, dim=1), torch.stack(self.entropies, dim=1)

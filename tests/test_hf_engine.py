@@ -1,0 +1,46 @@
+"""The `hf` engine's behaviour log-probs and entropies are what the trainer recomputes, per token,
+without the engine holding a (batch, length, vocabulary) tensor of logits."""
+
+import pytest
+import torch
+
+from harness.config import EmbeddedModel, WarmStart
+from harness.embedded import base_checkpoint, load_checkpoint
+from harness.engines.base import SamplingParams
+from harness.engines.hf import HFEngine
+from harness.policy import encode_prompt, response_logprobs, right_pad
+from tasks.arith import Arith
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    spec = EmbeddedModel(hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2, num_kv_heads=1)
+    path, _ = base_checkpoint(spec, WarmStart(steps=20, batch_size=16), [Arith()], tmp_path_factory.mktemp("cache"))
+    tokenizer, model = load_checkpoint(path)
+    prompts = [encode_prompt(tokenizer, p.prompt) for p in Arith().eval_problems(6)]
+    return model, tokenizer, HFEngine(model, tokenizer, batch_size=8), prompts
+
+
+@pytest.mark.parametrize("temperature", [0.7, 1.0, 0.0])
+def test_logprobs_and_entropies_match_the_recomputation(setup, temperature):
+    model, tokenizer, engine, prompts = setup
+    gens = [g for group in engine.generate(prompts, 3, SamplingParams(12, temperature), seed=1) for g in group]
+    assert all(len(g.logprobs) == len(g.entropies) == len(g.response_ids) for g in gens)
+    ids, mask = right_pad([g.response_ids for g in gens], tokenizer.pad_token_id)
+    with torch.no_grad():
+        logp, entropy = response_logprobs(model, [g.prompt_ids for g in gens], ids, mask, tokenizer.pad_token_id,
+                                          temperature or 1.0, with_entropy=True)
+    behaviour, _ = right_pad([g.logprobs for g in gens], 0.0, torch.float32)
+    entropies, _ = right_pad([g.entropies for g in gens], 0.0, torch.float32)
+    assert mask.sum() > 50
+    torch.testing.assert_close(behaviour[mask], logp[mask], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(entropies[mask], entropy[mask], atol=1e-4, rtol=1e-4)
+
+
+def test_seeds_are_honoured(setup):
+    model, tokenizer, engine, prompts = setup
+    a = engine.generate(prompts, 3, SamplingParams(12, 1.0), seed=4)
+    b = HFEngine(model, tokenizer, batch_size=8).generate(prompts, 3, SamplingParams(12, 1.0), seed=4)
+    assert [g.response_ids for grp in a for g in grp] == [g.response_ids for grp in b for g in grp]
+    c = engine.generate(prompts, 3, SamplingParams(12, 1.0), seed=5)
+    assert [g.response_ids for grp in a for g in grp] != [g.response_ids for grp in c for g in grp]
