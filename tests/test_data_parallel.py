@@ -34,12 +34,15 @@ CASES = {"grpo": ("grpo", {}), "token_mean": ("grpo", {"aggregation": "token_mea
          "gspo": ("gspo", {}), "mpo": ("mpo", {}), "sapo_segment": ("sapo_segment", {})}
 
 
-def setup(name: str, accumulation: int):
-    """The same model, rollout batch and trainer in every process: seeded, with unequal lengths."""
+def setup(name: str, accumulation: int, weights: str | None = None):
+    """The same model (loaded from `weights` when given), rollout batch and trainer in every process,
+    with unequal response lengths."""
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
                          num_key_value_heads=1, max_position_embeddings=64)
     model = LlamaForCausalLM(config).float()
+    if weights is not None:
+        model.load_state_dict(torch.load(weights))
     gen = torch.Generator().manual_seed(1)
     prompts = [torch.randint(1, 64, (int(torch.randint(2, 6, (1,), generator=gen)),), generator=gen).tolist() for _ in range(ROWS)]
     lengths = torch.randint(2, 9, (ROWS,), generator=gen)
@@ -57,18 +60,18 @@ def setup(name: str, accumulation: int):
     return trainer, batch, prompts
 
 
-def gradient_after_update(name: str, accumulation: int, rows: list[int]) -> dict[str, torch.Tensor]:
-    trainer, batch, prompts = setup(name, accumulation)
+def gradient_after_update(name: str, accumulation: int, rows: list[int], weights: str) -> dict[str, torch.Tensor]:
+    trainer, batch, prompts = setup(name, accumulation, weights)
     trainer.update(batch.select(torch.tensor(rows)), [prompts[i] for i in rows], first=True)
     return {k: p.grad.clone() for k, p in trainer.model.named_parameters()}
 
 
-def _worker(rank: int, world: int, port: int, name: str, out: str) -> None:
+def _worker(rank: int, world: int, port: int, name: str, weights: str, out: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     try:
         share = ROWS // world  # whole groups per process, as rollouts are sharded by prompt
-        grads = gradient_after_update(name, 1, list(range(rank * share, (rank + 1) * share)))
+        grads = gradient_after_update(name, 1, list(range(rank * share, (rank + 1) * share)), weights)
         if rank == 0:
             torch.save(grads, out)
     finally:
@@ -83,15 +86,17 @@ def free_port() -> int:
 
 def assert_same(a: dict, b: dict) -> None:
     for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-7, msg=k)
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-7, msg=lambda m, k=k: f"{k}: {m}")
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_update_is_invariant_to_data_parallel_width_and_accumulation(name, tmp_path):
-    whole = gradient_after_update(name, 1, list(range(ROWS)))
-    accumulated = gradient_after_update(name, 2, list(range(ROWS)))
+    weights = tmp_path / "weights.pt"
+    torch.save(setup(name, 1)[0].model.state_dict(), weights)
+    whole = gradient_after_update(name, 1, list(range(ROWS)), weights)
+    accumulated = gradient_after_update(name, 2, list(range(ROWS)), weights)
     out = tmp_path / "grads.pt"
-    mp.spawn(_worker, args=(2, free_port(), name, str(out)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, free_port(), name, str(weights), str(out)), nprocs=2, join=True)
     parallel = torch.load(out)
     assert any(g.abs().sum() > 0 for g in whole.values())
     assert_same(accumulated, whole)  # 1 process × 2 accumulation steps
@@ -99,11 +104,12 @@ def test_update_is_invariant_to_data_parallel_width_and_accumulation(name, tmp_p
     assert_same(parallel, accumulated)
 
 
-def test_averaging_per_shard_losses_would_be_caught():
+def test_averaging_per_shard_losses_would_be_caught(tmp_path):
     """The bug this guards against: each shard divides by its own count. With unequal token counts
     the token-mean gradient then differs from the whole minibatch's."""
     trainer, batch, prompts = setup("token_mean", 1)
-    whole = gradient_after_update("token_mean", 1, list(range(ROWS)))
+    torch.save(trainer.model.state_dict(), tmp_path / "weights.pt")
+    whole = gradient_after_update("token_mean", 1, list(range(ROWS)), tmp_path / "weights.pt")
     trainer.optimizer.zero_grad()
     for rows in (range(0, 4), range(4, 8)):
         shard = batch.select(torch.tensor(list(rows)))

@@ -93,4 +93,4 @@ def test_a_suite_trains_on_gsm8k_and_evaluates_on_math500(tmp_path, shared_data)
     r = grainbench("run", str(path), "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"))
     assert r.returncode == 0, r.stderr
     board = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
-    assert set(board["task"]) == {"gsm8k", "math500"}
+    assert set(board["task"]) == {"gsm8k", "math500", "overall"}  # overall: the mean over the two
