@@ -204,7 +204,8 @@ def execute_run(run: RunSpec, out_dir: Path, base_dir: Path, threads: int | None
         "params": algorithm.params(), "train_task": run.task, "seed": run.seed, "config_hash": run.config_hash(),
         "updates_per_batch": 1 if algorithm.on_policy_only else run.train.updates_per_batch, "engine": run.engine,
         "steps": steps, "n_params": n_params, **budget.snapshot(), "wall_seconds": wall, "train_seconds": train_seconds,
-        "gpu_seconds": wall * gpus_used(model) * distributed.world(), "data_parallel": distributed.world(), "git_commit": environment.git_commit(), "host": platform.node(),
+        "gpu_seconds": wall * gpus_used(model) * distributed.world(), "data_parallel": distributed.world(),
+        "git_commit": environment.git_commit(), "host": platform.node(),
         "base_eval": base_eval, "eval": curve[-1]["eval"], "curve": curve,
     }
     atomic.write_json(run_dir / "summary.json", summary)
