@@ -67,7 +67,12 @@ def gradient_after_update(name: str, accumulation: int, rows: list[int], weights
 
 
 def _worker(rank: int, world: int, port: int, name: str, weights: str, out: str) -> None:
+    """One process: with world 1, the whole minibatch in 1 and in 2 accumulation steps; else its share."""
     torch.set_num_threads(1)
+    if world == 1:
+        torch.save({accumulation: gradient_after_update(name, accumulation, list(range(ROWS)), weights)
+                    for accumulation in (1, 2)}, out)
+        return
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     try:
         share = ROWS // world  # whole groups per process, as rollouts are sharded by prompt
@@ -91,13 +96,13 @@ def assert_same(a: dict, b: dict) -> None:
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_update_is_invariant_to_data_parallel_width_and_accumulation(name, tmp_path):
+    # every configuration in fresh processes of the same kind, from one saved model
     weights = tmp_path / "weights.pt"
     torch.save(setup(name, 1)[0].model.state_dict(), weights)
-    whole = gradient_after_update(name, 1, list(range(ROWS)), weights)
-    accumulated = gradient_after_update(name, 2, list(range(ROWS)), weights)
-    out = tmp_path / "grads.pt"
-    mp.spawn(_worker, args=(2, free_port(), name, str(weights), str(out)), nprocs=2, join=True)
-    parallel = torch.load(out)
+    mp.spawn(_worker, args=(1, 0, name, str(weights), str(tmp_path / "single.pt")), nprocs=1, join=True)
+    mp.spawn(_worker, args=(2, free_port(), name, str(weights), str(tmp_path / "parallel.pt")), nprocs=2, join=True)
+    single, parallel = torch.load(tmp_path / "single.pt"), torch.load(tmp_path / "parallel.pt")
+    whole, accumulated = single[1], single[2]
     assert any(g.abs().sum() > 0 for g in whole.values())
     assert_same(accumulated, whole)  # 1 process × 2 accumulation steps
     assert_same(parallel, whole)  # 2 processes × 1
