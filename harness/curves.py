@@ -9,18 +9,14 @@ from pathlib import Path
 import numpy as np
 
 from harness.atomic import read_jsonl
+from harness.leaderboard import ci95
 
 GRID = 60  # points on the budget axis for the train-reward curves
 
 
 def _band(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and 95 % t half-width down the seed axis (0 half-width with one seed)."""
-    from scipy import stats
-
-    mean = rows.mean(axis=0)
-    if len(rows) < 2:
-        return mean, np.zeros_like(mean)
-    return mean, stats.t.ppf(0.975, len(rows) - 1) * rows.std(axis=0, ddof=1) / np.sqrt(len(rows))
+    """Mean and 95 % t half-width down the seed axis (no band with one seed)."""
+    return rows.mean(axis=0), np.nan_to_num(ci95(rows, axis=0))
 
 
 def _smooth(y: np.ndarray, width: int) -> np.ndarray:

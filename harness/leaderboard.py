@@ -25,12 +25,21 @@ CONSTANT = ["algorithm_name", "algorithm_version", "task_version", "scorer_versi
             "updates_per_batch", "engine"]
 
 
-def ci95(values) -> float:
-    """Half-width of the 95 % t-interval of the mean."""
+def ci95(values, axis: int = 0):
+    """Half-width of the 95 % t-interval of the mean along `axis` (NaN with fewer than two values);
+    the leaderboard's columns and the bands of curves.png both come from here."""
     values = np.asarray(values, dtype=float)
-    if len(values) < 2:
-        return float("nan")
-    return float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+    n = values.shape[axis]
+    if n < 2:
+        return np.full(np.delete(values.shape, axis), np.nan) if values.ndim > 1 else float("nan")
+    half = stats.t.ppf(0.975, n - 1) * values.std(axis=axis, ddof=1) / np.sqrt(n)
+    return half if values.ndim > 1 else float(half)
+
+
+def metric_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns averaged over seeds with an interval: pass@k, maj@n, base, delta and area under the curve."""
+    return [c for c in frame.columns if c.startswith(("pass@", "maj@", "base_pass@", "delta_pass@", "auc_"))
+            and not c.endswith("_ci95")]
 
 
 def area_under_curve(curve: list[dict], task: str) -> float:
@@ -68,7 +77,7 @@ def with_overall(runs: pd.DataFrame) -> pd.DataFrame:
     """Add one `overall` row per run: the mean of its eval tasks' metrics."""
     if runs["task"].nunique() < 2:
         return runs
-    metrics = [c for c in runs.columns if c.startswith(("pass@", "maj@", "base_pass@", "delta_pass@", "auc_"))]
+    metrics = metric_columns(runs)
     per_run = runs.groupby("run_id", sort=False)
     overall = per_run.first()
     overall[metrics] = per_run[metrics].mean()
@@ -84,7 +93,7 @@ def build(results_dir: Path) -> pd.DataFrame:
     if runs.empty:
         return runs
     runs = with_overall(runs)
-    metrics = [c for c in runs.columns if c.startswith(("pass@", "maj@", "base_pass@", "delta_pass@", "auc_"))]
+    metrics = metric_columns(runs)
     numeric = metrics + ["mean_length", "budget_spent", "generated_tokens", "flops", "steps"] + \
         [c for c in TIMINGS if c in runs.columns]
     grouped = runs.groupby(KEYS, sort=True)

@@ -41,6 +41,7 @@ def task_config(task, problems, data_file: Path, *, n: int, temperature: float, 
     config["filter_list"] = [{"name": "all", "filter": [{"function": "take_first_k", "k": n}]}]
     names = [f"pass@{k}" for k in range(1, n + 1)] + [f"maj@{n}"]
     config["metric_list"] = [{"metric": m, "aggregation": "mean", "higher_is_better": True} for m in names]
+    problem_of = {p.id: p for p in problems}
 
     def process_results(doc: dict, results: list) -> dict:
         completions = results[0]
@@ -50,7 +51,6 @@ def task_config(task, problems, data_file: Path, *, n: int, temperature: float, 
         out[f"maj@{n}"] = float(majority_correct([s.answer for s in scores], [s.correct for s in scores]))
         return out
 
-    problem_of = {p.id: p for p in problems}
     config["process_results"] = process_results
     return config
 

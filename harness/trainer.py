@@ -114,7 +114,7 @@ class Trainer:
         _, entropy = response_logprobs(self.model, prompts, ids, mask, self.tokenizer.pad_token_id,
                                        self.rollout_cfg.temperature, with_entropy=True)
         self.budget.charge(forwarded=int(mask.sum()) + sum(len(p) for p in prompts))
-        return torch.where(mask, entropy.float().cpu(), torch.zeros_like(entropy.float().cpu()))
+        return entropy.float().cpu().masked_fill(~mask, 0.0)
 
     # --- one step ---------------------------------------------------------------------------
     def collect(self) -> tuple[Rollout, list]:
