@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer, model_validator
 
 from harness.errors import UserError
 
@@ -180,6 +180,29 @@ class Executor(Strict):
         return self.cpus_per_run or (1 if self.kind == "ray" else None)
 
 
+class EngineSpec(Strict):
+    """`engine: hf`, or `engine: {name: hf, decode: compiled}`: every key besides `name`
+    is an option of the engine's constructor (checked against it before any work)."""
+
+    name: str = "hf"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def known_fields(cls, data):
+        if isinstance(data, str):
+            return {"name": data}
+        if isinstance(data, dict):
+            options = {k: v for k, v in data.items() if k != "name"}
+            return {"name": data.get("name", "hf"), "options": options}
+        return data
+
+    @model_serializer(mode="wrap")
+    def shorthand(self, handler):
+        """A bare name when there are no options, so run ids of option-less suites keep their hash."""
+        return {"name": self.name, **self.options} if self.options else self.name
+
+
 class Suite(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     model: ModelSpec = ModelSpec()
@@ -190,7 +213,7 @@ class Suite(Strict):
     rollout: Rollout = Rollout()
     train: Train = Train()
     eval: Eval = Eval()
-    engine: str = "hf"
+    engine: EngineSpec = EngineSpec()
     executor: Executor = Executor()
 
     @field_validator("algorithms", mode="before")
@@ -238,7 +261,7 @@ class RunSpec(Strict):
     rollout: Rollout
     train: Train
     eval: Eval
-    engine: str
+    engine: EngineSpec
 
     def config_hash(self) -> str:
         """Hash of everything that determines the result except the seed: equal across a row's seeds."""

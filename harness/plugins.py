@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import typing
 
 import pydantic
 
 import algorithms
 import tasks
 from harness import engines
-from harness.config import TaskSpec
+from harness.config import EngineSpec, TaskSpec
 from harness.errors import UserError
 from harness.registry import Registry
 from tasks.reward import RewardFunctionTask
@@ -58,3 +60,25 @@ def task_of(name: str, spec: TaskSpec):
         return RewardFunctionTask(name=name, **spec.custom[name].model_dump())
     except ValueError as e:
         raise UserError(f"tasks.custom.{name}: {e}") from None
+
+
+def engine_class(spec: EngineSpec) -> type:
+    """The engine a suite names, its options checked against the constructor's keyword parameters
+    (names and annotated types), so a typo fails before any work."""
+    cls = ENGINES.get(spec.name)
+    params = list(inspect.signature(cls).parameters)[2:]  # after (model, tokenizer)
+    unknown = sorted(set(spec.options) - set(params))
+    if unknown:
+        raise UserError(f"engine {spec.name!r} has no option {', '.join(map(repr, unknown))}; valid: {', '.join(params)}")
+    hints = typing.get_type_hints(cls.__init__)
+    for key, value in spec.options.items():
+        if key in hints:
+            try:
+                pydantic.TypeAdapter(hints[key]).validate_python(value, strict=True)
+            except pydantic.ValidationError as e:
+                raise UserError(f"engine {spec.name!r}: {key}: {e.errors()[0]['msg']}") from None
+    return cls
+
+
+def make_engine(spec: EngineSpec, model, tokenizer):
+    return engine_class(spec)(model, tokenizer, **spec.options)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from harness.logprobs import token_entropy, token_logprobs
+
 
 def encode_prompt(tokenizer, text: str, chat: bool = False) -> list[int]:
     """Token ids of a prompt, with the model's BOS when it has one; with `chat`, as one user message
@@ -51,14 +53,9 @@ def response_logprobs(model: nn.Module, prompts: list[list[int]], responses: Ten
     attn = torch.cat([prompt_mask, response_mask], dim=1).to(device)
     positions = (attn.long().cumsum(dim=1) - 1).clamp(min=0)
     p, t = prompt_ids.shape[1], responses.shape[1]
-    logits = model(input_ids=ids, attention_mask=attn.long(), position_ids=positions).logits[:, p - 1 : p - 1 + t]
-    logits = logits.float() / temperature
-    lse = torch.logsumexp(logits, dim=-1)
-    logp = logits.gather(-1, responses.to(device)[..., None]).squeeze(-1) - lse
-    entropy = None
-    if with_entropy:
-        with torch.no_grad():
-            probs = torch.softmax(logits, dim=-1)
-            entropy = lse - (probs * logits).sum(-1)
-    mask = response_mask.to(device)
-    return torch.where(mask, logp, torch.zeros_like(logp)), entropy
+    # the vocabulary projection only where a response token is predicted: not over the prompt
+    predicting = torch.arange(p - 1, p - 1 + t, device=device)
+    logits = model(input_ids=ids, attention_mask=attn.long(), position_ids=positions, logits_to_keep=predicting).logits
+    logp = token_logprobs(logits, responses.to(device), temperature)
+    entropy = token_entropy(logits, temperature) if with_entropy else None
+    return torch.where(response_mask.to(device), logp, torch.zeros_like(logp)), entropy

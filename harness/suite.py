@@ -27,7 +27,7 @@ from harness.config import EmbeddedModel, Executor, RunSpec, Suite, runs_of
 from harness.embedded import base_checkpoint, load_checkpoint, save_checkpoint
 from harness.errors import UserError
 from harness.evaluator import evaluate
-from harness.plugins import ENGINES, make_algorithm, task_of
+from harness.plugins import engine_class, make_algorithm, make_engine, task_of
 from harness.progress import SuiteProgress
 from harness.trainer import Trainer, TrainingDiverged
 
@@ -49,7 +49,7 @@ def check_names(suite: Suite) -> list[RunSpec]:
     """Fail before any work when a name or parameter is wrong."""
     for name in [suite.tasks.train, *suite.tasks.eval]:
         task_of(name, suite.tasks)
-    ENGINES.get(suite.engine)
+    engine_class(suite.engine)
     runs = runs_of(suite)
     for run in runs:
         make_algorithm(run.algorithm, run.params)
@@ -143,7 +143,7 @@ def execute_run(run: RunSpec, out_dir: Path, base_dir: Path, threads: int | None
     torch.manual_seed(run.seed)
     tokenizer, model = load_checkpoint(base_dir)
     model.to(distributed.device())
-    engine = ENGINES.get(run.engine)(model, tokenizer)
+    engine = make_engine(run.engine, model, tokenizer)
     eval_tasks = {name: task_of(name, run.tasks) for name in run.tasks.eval}
     if not main:
         curve = []
@@ -202,7 +202,7 @@ def execute_run(run: RunSpec, out_dir: Path, base_dir: Path, threads: int | None
     summary = {
         "run_id": run.run_id, "label": run.label, "algorithm_name": run.algorithm, "algorithm_version": type(algorithm).version,
         "params": algorithm.params(), "train_task": run.task, "seed": run.seed, "config_hash": run.config_hash(),
-        "updates_per_batch": 1 if algorithm.on_policy_only else run.train.updates_per_batch, "engine": run.engine,
+        "updates_per_batch": 1 if algorithm.on_policy_only else run.train.updates_per_batch, "engine": run.engine.name,
         "steps": steps, "n_params": n_params, **budget.snapshot(), "wall_seconds": wall, "train_seconds": train_seconds,
         "gpu_seconds": wall * gpus_used(model) * distributed.world(), "data_parallel": distributed.world(),
         "git_commit": environment.git_commit(), "host": platform.node(),

@@ -32,6 +32,9 @@ def write(tmp_path: Path, text: str) -> Path:
     (GOOD.replace("k: [1, 2]", "k: [1, 4]"), "eval: eval.k values [4] must lie in 1..n (n = 2)"),
     (GOOD.replace("every: 0.5", "every: 1.5"), "eval.every"),
     (GOOD + "\nexecutor: {kind: slurm}\n", "executor.kind"),
+    (GOOD + "\nengine: {name: hf, cache: static}\n", "engine 'hf' has no option 'cache'; valid: batch_size, decode"),
+    (GOOD + "\nengine: {name: hf, decode: fast}\n", "engine 'hf': decode: Input should be 'dynamic', 'static' or 'compiled'"),
+    (GOOD + "\nengine: {name: hf, batch_size: '8'}\n", "engine 'hf': batch_size: Input should be a valid integer"),
 ])
 @pytest.mark.parametrize("verb", ["validate", "run"])
 def test_bad_suite_exits_2_with_one_clear_message(tmp_path, text, expected, verb):

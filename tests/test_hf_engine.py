@@ -44,3 +44,23 @@ def test_seeds_are_honoured(setup):
     assert [g.response_ids for grp in a for g in grp] == [g.response_ids for grp in b for g in grp]
     c = engine.generate(prompts, 3, SamplingParams(12, 1.0), seed=5)
     assert [g.response_ids for grp in a for g in grp] != [g.response_ids for grp in c for g in grp]
+
+
+@pytest.mark.parametrize("decode", ["static", "compiled"])
+def test_static_and_compiled_decoding_give_the_dynamic_cache_results(setup, decode):
+    """A preallocated cache (wider left padding) and a compiled decode step change nothing but speed:
+    the same greedy tokens, and sampled tokens whose log-probs match the trainer's recomputation."""
+    model, tokenizer, engine, prompts = setup
+    fast = HFEngine(model, tokenizer, batch_size=8, decode=decode)
+    greedy = SamplingParams(12, 0.0)
+    want = [g.response_ids for grp in engine.generate(prompts, 1, greedy, seed=0) for g in grp]
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    assert [g.response_ids for grp in fast.generate(prompts, 1, greedy, seed=0) for g in grp] == want
+    assert (torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0) == (decode == "compiled")
+    gens = [g for grp in fast.generate(prompts, 3, SamplingParams(12, 0.8), seed=2) for g in grp]
+    ids, mask = right_pad([g.response_ids for g in gens], tokenizer.pad_token_id)
+    with torch.no_grad():
+        logp, _ = response_logprobs(model, [g.prompt_ids for g in gens], ids, mask, tokenizer.pad_token_id, 0.8)
+    behaviour, _ = right_pad([g.logprobs for g in gens], 0.0, torch.float32)
+    torch.testing.assert_close(behaviour[mask], logp[mask], atol=1e-4, rtol=1e-4)

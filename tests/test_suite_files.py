@@ -9,7 +9,7 @@ from tests.conftest import ROOT
 
 def test_paper_suite_validates(shared_data, monkeypatch):
     suite = load_suite(ROOT / "suites" / "paper.yaml")
-    assert suite.model.path == "Qwen/Qwen2.5-Math-1.5B" and ENGINES.get(suite.engine).__name__ == "VLLMEngine"
+    assert suite.model.path == "Qwen/Qwen2.5-Math-1.5B" and ENGINES.get(suite.engine.name).__name__ == "VLLMEngine"
     assert (suite.tasks.train, suite.tasks.eval) == ("math4500", ["math500", "gsm8k"])
     assert suite.executor.kind == "ray" and suite.executor.gpus_per_run == 1
     assert suite.eval.points == [0.25, 0.5, 0.75]

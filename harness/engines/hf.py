@@ -1,18 +1,22 @@
 """`hf` engine: `transformers` generate with KV cache, batched, left padding.
 
 It samples from the very model the trainer updates, so `sync_weights` has nothing to copy.
+`decode: static` preallocates the KV cache; `decode: compiled` also compiles the decode step with
+`torch.compile` (on a GPU in "reduce-overhead" mode, i.e. CUDA graphs: a small model's decode is
+bound by kernel launches, not arithmetic). Prompt widths are rounded up to a multiple of
+`PROMPT_WIDTH_STEP` so the compiled shapes repeat instead of recompiling for every batch.
 Behaviour log-probs and entropies are those of the temperature-scaled distribution, before top-p
 truncation, which is what the trainer recomputes (as verl does).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Literal, Sequence
 
 import torch
 from torch import nn
 
-from transformers import LogitsProcessor, LogitsProcessorList
+from transformers import CompileConfig, LogitsProcessor, LogitsProcessorList
 
 from harness.engines import register
 from harness.engines.base import Generation, SamplingParams
@@ -20,11 +24,14 @@ from harness.engines.base import Generation, SamplingParams
 
 @register("hf")
 class HFEngine:
-    def __init__(self, model: nn.Module, tokenizer, batch_size: int = 512):
+    def __init__(self, model: nn.Module, tokenizer, batch_size: int = 512,
+                 decode: Literal["dynamic", "static", "compiled"] = "dynamic"):
         self.model = model
         self.pad_id = tokenizer.pad_token_id
         self.eos_id = tokenizer.eos_token_id
         self.batch_size = batch_size
+        self.static = decode != "dynamic"
+        self.compile = decode == "compiled"
 
     def sync_weights(self, model: nn.Module) -> None:
         self.model = model
@@ -47,6 +54,8 @@ class HFEngine:
     def _generate_batch(self, prompts: list[list[int]], params: SamplingParams) -> list[Generation]:
         device = next(self.model.parameters()).device
         width = max(len(p) for p in prompts)
+        if self.static:
+            width = -(-width // PROMPT_WIDTH_STEP) * PROMPT_WIDTH_STEP
         ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
         attn = torch.zeros_like(ids)
         for i, p in enumerate(prompts):
@@ -59,7 +68,7 @@ class HFEngine:
             do_sample=not greedy, temperature=None if greedy else params.temperature,
             top_p=None if greedy else params.top_p, top_k=0,
             max_new_tokens=params.max_new_tokens, pad_token_id=self.pad_id, eos_token_id=self.eos_id,
-            logits_processor=LogitsProcessorList([stats]),
+            logits_processor=LogitsProcessorList([stats]), **self._cache_options(device),
         )
         new = sequences[:, width:]
         token_logp, entropy = (t.cpu() for t in stats.finish(new))
@@ -71,6 +80,19 @@ class HFEngine:
             length = row.index(self.eos_id) + 1 if finished else len(row)
             gens.append(Generation(p, row[:length], token_logp[i, :length].tolist(), entropy[i, :length].tolist(), finished))
         return gens
+
+
+    def _cache_options(self, device: torch.device) -> dict:
+        if not self.static:
+            return {}
+        if not self.compile:  # transformers would otherwise compile a static cache's decode on a GPU by itself
+            return {"cache_implementation": "static", "disable_compile": True}
+        config = CompileConfig(mode="reduce-overhead" if device.type == "cuda" else "default")
+        config._compile_all_devices = True  # transformers compiles only on accelerators unless told
+        return {"cache_implementation": "static", "compile_config": config}
+
+
+PROMPT_WIDTH_STEP = 32
 
 
 class SampledTokenStats(LogitsProcessor):
