@@ -8,6 +8,9 @@ its MFU when `--peak-tflops` is known (H100 SXM bf16 dense: 989).
     python benchmarks/rl_step.py                                # Qwen2.5-0.5B shape, 8 × 8 × 256, bf16 GPU
     python benchmarks/rl_step.py --shape small --new-tokens 64  # a size a CPU finishes in minutes
 
+grainbench gets one row per `--decode` mode of its hf engine (dynamic KV cache; static; static and
+compiled — CUDA graphs on a GPU); the warm-up step, not timed, pays for compilation.
+
 TRL is optional (`pip install trl`); without it only grainbench's row is printed.
 """
 
@@ -61,7 +64,7 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def grainbench_steps(args, dtype, device) -> dict:
+def grainbench_steps(args, dtype, device, decode: str) -> dict:
     from harness.budget import Budget
     from harness.config import Rollout, Train
     from harness.engines.hf import HFEngine
@@ -82,7 +85,7 @@ def grainbench_steps(args, dtype, device) -> dict:
     model = make_model(args.shape, dtype, device)
     tokenizer = make_tokenizer(args.vocab)
     n_params = sum(p.numel() for p in model.parameters())
-    trainer = Trainer(model=model, tokenizer=tokenizer, engine=HFEngine(model, tokenizer), task=Prompts(),
+    trainer = Trainer(model=model, tokenizer=tokenizer, engine=HFEngine(model, tokenizer, decode=decode), task=Prompts(),
                       algorithm=make_algorithm("grpo", {"kl_coef": 0.0}),
                       rollout_cfg=Rollout(prompts_per_step=args.prompts, samples_per_prompt=args.samples,
                                           max_new_tokens=args.new_tokens),
@@ -112,7 +115,7 @@ def grainbench_steps(args, dtype, device) -> dict:
         steps.append(time.perf_counter() - start)
         generated.append(trainer.budget.generated_tokens - before_gen)
         trained.append(trainer.budget.trained_tokens - before_trained)
-    return summarise("grainbench", steps[1:], timings["generate"][1:], timings["update"][1:], generated[1:], trained[1:],
+    return summarise(f"grainbench (decode: {decode})", steps[1:], timings["generate"][1:], timings["update"][1:], generated[1:], trained[1:],
                      n_params, args)
 
 
@@ -179,6 +182,7 @@ def main() -> None:
     parser.add_argument("--prompt-tokens", type=int, default=64)
     parser.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up step")
     parser.add_argument("--peak-tflops", type=float, default=None, help="the device's peak, for MFU (H100 bf16: 989)")
+    parser.add_argument("--decode", default="dynamic,static,compiled", help="hf engine decode modes, comma-separated")
     parser.add_argument("--skip-trl", action="store_true")
     args = parser.parse_args()
     args.vocab = SHAPES[args.shape]["vocab_size"]
@@ -186,19 +190,19 @@ def main() -> None:
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     if device == "cuda" and args.peak_tflops is None and "H100" in torch.cuda.get_device_name():
         args.peak_tflops = 989.0
-    rows = [grainbench_steps(args, dtype, device)]
-    if not args.skip_trl:
-        rows.append(trl_steps(args, dtype, device))
-    rows = [r for r in rows if r]
+    rows = [grainbench_steps(args, dtype, device, decode) for decode in args.decode.split(",")]
+    trl = None if args.skip_trl else trl_steps(args, dtype, device)
     where = torch.cuda.get_device_name() if device == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     print(f"\n{args.shape}, {args.prompts} prompts x {args.samples} samples x {args.new_tokens} new tokens, "
           f"{args.prompt_tokens}-token prompts, {dtype}, {where}\n")
-    cols = list(dict.fromkeys(k for r in rows for k in r))
+    cols = list(dict.fromkeys(k for r in rows + [trl or {}] for k in r))
     print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
-    for r in rows:
+    for r in rows + ([trl] if trl else []):
         print("| " + " | ".join(f"{r[c]:.3g}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in cols) + " |")
-    if len(rows) == 2:
-        print(f"\ngrainbench steps/s ÷ TRL steps/s: {rows[1]['s/step'] / rows[0]['s/step']:.2f}x")
+    if trl:
+        print()
+        for r in rows:
+            print(f"{r['trainer']} steps/s ÷ TRL steps/s: {trl['s/step'] / r['s/step']:.2f}x")
 
 
 if __name__ == "__main__":

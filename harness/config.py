@@ -134,6 +134,9 @@ class Train(Strict):
     epochs: int = Field(1, gt=0)
     grad_accumulation: int = Field(1, gt=0, description="forward/backward each minibatch in this many pieces (to fit "
                                    "memory); the update does not change, so it is not part of a run's config hash")
+    parallel: Literal["ddp", "fsdp"] = Field("ddp", description="under torchrun: DDP keeps a whole model per process; "
+                                              "FSDP splits weights, gradients and optimizer state over them (large "
+                                              "models). Not part of the config hash: the update is the same")
 
 
 class Eval(Strict):
@@ -265,7 +268,7 @@ class RunSpec(Strict):
 
     def config_hash(self) -> str:
         """Hash of everything that determines the result except the seed: equal across a row's seeds."""
-        payload = self.model_dump(mode="json", exclude={"seed": True, "suite": True, "train": {"grad_accumulation"}})
+        payload = self.model_dump(mode="json", exclude={"seed": True, "suite": True, "train": {"grad_accumulation", "parallel"}})
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
 
     @property

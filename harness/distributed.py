@@ -1,5 +1,6 @@
 """Data-parallel runs under torchrun: one process per device, each sampling and training on its own
-share of every rollout batch; DDP sums the gradients, and only the main process writes files.
+share of every rollout batch; DDP (or FSDP, `train.parallel: fsdp`) sums the gradients, and only
+the main process writes files.
 
     torchrun --nproc_per_node 8 -m harness.cli run suites/paper.yaml
 
@@ -57,3 +58,24 @@ def _reduce(values: list[float], op) -> list[float]:
 
 def device() -> torch.device:
     return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+
+
+def shard(model: torch.nn.Module) -> torch.nn.Module:
+    """FSDP2 in place: each transformer block (the classes a Hugging Face model lists as
+    `_no_split_modules`) is one unit, the rest of the model the root unit. Parameters, gradients
+    and optimizer state are split over the processes; a block's weights are gathered for its forward."""
+    from torch.distributed.fsdp import fully_shard
+
+    blocks = set(getattr(model, "_no_split_modules", None) or [])
+    for module in list(model.modules())[1:]:
+        if type(module).__name__ in blocks:
+            fully_shard(module)
+    fully_shard(model)
+    return model
+
+
+def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Every process gets the whole weights of a sharded model (a collective: all must call it)."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True))

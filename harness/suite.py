@@ -171,7 +171,7 @@ def execute_run(run: RunSpec, out_dir: Path, base_dir: Path, threads: int | None
             records, scores[name] = run_eval(engine, tokenizer, task, run)
             atomic.write_jsonl(run_dir / "eval" / f"step_{step:06d}-{name}.jsonl", records)
         curve.append({"step": step, "budget_spent": budget.spent, "budget_fraction": budget.fraction, "eval": scores})
-        if resumable:
+        if resumable and trainer.resumable:
             with atomic.file(resume_file) as tmp:
                 torch.save({"model": model.state_dict(), "trainer": trainer.state_dict(), "curve": curve,
                             "wall_seconds": wall_before + time.perf_counter() - started}, tmp)
@@ -185,6 +185,9 @@ def execute_run(run: RunSpec, out_dir: Path, base_dir: Path, threads: int | None
                       algorithm=algorithm, rollout_cfg=run.rollout, train_cfg=run.train, budget=budget, seed=run.seed,
                       on_step=report)
     wall_before = 0.0
+    if state is not None and not trainer.resumable:
+        raise UserError(f"{resume_file} holds a whole optimizer state, which an FSDP run cannot continue from: "
+                        "delete it to restart the run, or resume with train.parallel: ddp")
     if state is not None:
         model.load_state_dict(state["model"])
         trainer.load_state_dict(state["trainer"])

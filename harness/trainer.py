@@ -72,8 +72,14 @@ class Trainer:
             raise UserError(f"{algorithm.name} refills filtered groups, so its processes would make different "
                              "numbers of updates; run it without data parallelism")
         self.prompts_per_step = rollout_cfg.prompts_per_step // self.world
-        self.policy = torch.nn.parallel.DistributedDataParallel(model) if self.world > 1 else model
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+        # `model` is what samples and is evaluated; `policy` is what the optimizer trains: the same
+        # weights under DDP, a sharded copy under FSDP whose whole weights are copied back after each step
+        self.sharded = self.world > 1 and train_cfg.parallel == "fsdp"
+        if self.sharded:
+            self.policy = distributed.shard(copy.deepcopy(model))
+        else:
+            self.policy = torch.nn.parallel.DistributedDataParallel(model) if self.world > 1 else model
+        self.optimizer = torch.optim.AdamW(self.policy.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
         # Adam's first updates are sign-like at full size: warm up so they cannot wreck a small model.
         warmup = max(1, train_cfg.warmup_steps)
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda i: min(1.0, (i + 1) / warmup))
@@ -174,6 +180,8 @@ class Trainer:
                 loss, m = self.update(batch.select(idx), [rollout.prompts[i] for i in idx.tolist()], first=not stats)
                 losses.append(loss)
                 stats.append(m)
+        if self.sharded:
+            self.model.load_state_dict(distributed.full_state_dict(self.policy))
         self.engine.sync_weights(self.model)  # the next rollouts come from the updated policy
         return {
             "step": step, **seen,
@@ -198,13 +206,13 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss_sum, metrics = 0.0, []
         for j, idx in enumerate(pieces):
-            last = j == len(pieces) - 1
-            sync = contextlib.nullcontext() if last or self.world == 1 else self.policy.no_sync()
-            with sync:
+            with self.gradient_sync(j == len(pieces) - 1):
                 loss, m = self._backward(mb.select(idx), [prompts[i] for i in idx.tolist()], count, first and j == 0)
             loss_sum += loss
             metrics.append(m)
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.train_cfg.max_grad_norm)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.train_cfg.max_grad_norm)
+        if self.sharded:
+            grad_norm = grad_norm.full_tensor()
         if not torch.isfinite(grad_norm):
             raise TrainingDiverged(f"gradient norm became {grad_norm.item()}; lower train.lr")
         self.optimizer.step()
@@ -212,6 +220,14 @@ class Trainer:
         merged = {k: float(np.mean([m[k] for m in metrics if k in m])) for k in metrics[0]}
         merged["grad_norm"] = float(grad_norm)
         return loss_sum, merged
+
+    def gradient_sync(self, sync: bool):
+        """Processes exchange gradients only on the last accumulation piece of a minibatch."""
+        if self.sharded:
+            self.policy.set_requires_gradient_sync(sync)
+        elif self.world > 1 and not sync:
+            return self.policy.no_sync()
+        return contextlib.nullcontext()
 
     def _backward(self, mb: RolloutBatch, prompts: list[list[int]], count: float, first: bool) -> tuple[float, dict]:
         pad = self.tokenizer.pad_token_id
@@ -227,7 +243,7 @@ class Trainer:
         loss, metrics = self.algorithm.loss(new_logp, mb, ref_logp, count=count)
         if not torch.isfinite(loss):
             raise TrainingDiverged(f"loss became {loss.item()}; lower train.lr or check the rewards")
-        # DDP averages gradients over processes; each piece is already a share of the global sum
+        # DDP and FSDP average gradients over processes; each piece is already a share of the global sum
         (loss * self.world).backward()
         self.budget.charge(trained=tokens)
         if first:  # measured before any update of this batch: the policy that sampled it
@@ -237,6 +253,11 @@ class Trainer:
         return loss.item(), metrics
 
     # --- resuming -------------------------------------------------------------------------------
+    @property
+    def resumable(self) -> bool:
+        """An FSDP run's optimizer state is split over its processes; such a run restarts instead."""
+        return not self.sharded
+
     def state_dict(self) -> dict:
         """Everything besides the weights that the next step depends on, so a resumed run repeats exactly."""
         return {"optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(), "rng": self.rng.getstate(),
@@ -258,7 +279,7 @@ class Trainer:
         `on_eval(step)` is called (with the clock paused) after the first step that reaches each of
         `eval_points` (budget fractions), for learning curves over the budget axis.
         """
-        self.model.train()
+        self.policy.train()
         step = len(self.metrics)  # > 0 when resumed
         spent = [0.0, 0.0] + [row["budget_spent"] for row in self.metrics]
         last_cost = spent[-1] - spent[-2]
@@ -284,6 +305,6 @@ class Trainer:
                     pending.pop(0)
                 with self.budget.paused():
                     on_eval(step)
-                self.model.train()
-        self.model.eval()
+                self.policy.train()
+        self.policy.eval()
         return self.metrics

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
@@ -34,7 +35,7 @@ CASES = {"grpo": ("grpo", {}), "token_mean": ("grpo", {"aggregation": "token_mea
          "gspo": ("gspo", {}), "mpo": ("mpo", {}), "sapo_segment": ("sapo_segment", {})}
 
 
-def setup(name: str, accumulation: int, weights: str | None = None):
+def setup(name: str, accumulation: int, weights: str | None = None, parallel: str = "ddp"):
     """The same model (loaded from `weights` when given), rollout batch and trainer in every process,
     with unequal response lengths."""
     torch.manual_seed(0)
@@ -56,17 +57,22 @@ def setup(name: str, accumulation: int, weights: str | None = None):
                                            entropy=torch.rand(ROWS, 8, generator=gen)))
     trainer = Trainer(model=model, tokenizer=SimpleNamespace(pad_token_id=PAD), engine=None, task=None,
                       algorithm=algorithm, rollout_cfg=Rollout(), budget=Budget("flops", 1e18, 1), seed=0,
-                      train_cfg=Train(lr=1e-3, warmup_steps=0, max_grad_norm=1e9, grad_accumulation=accumulation))
+                      train_cfg=Train(lr=1e-3, warmup_steps=0, max_grad_norm=1e9, grad_accumulation=accumulation,
+                                      parallel=parallel))
     return trainer, batch, prompts
 
 
-def gradient_after_update(name: str, accumulation: int, rows: list[int], weights: str) -> dict[str, torch.Tensor]:
-    trainer, batch, prompts = setup(name, accumulation, weights)
+def gradient_after_update(name: str, accumulation: int, rows: list[int], weights: str,
+                          parallel: str = "ddp") -> dict[str, torch.Tensor]:
+    trainer, batch, prompts = setup(name, accumulation, weights, parallel)
     trainer.update(batch.select(torch.tensor(rows)), [prompts[i] for i in rows], first=True)
+    if trainer.sharded:  # each process holds a shard of every gradient: gather the whole
+        return {k: p.grad.full_tensor() for k, p in trainer.policy.named_parameters()}
     return {k: p.grad.clone() for k, p in trainer.model.named_parameters()}
 
 
-def _worker(rank: int, world: int, port: int, name: str, weights: str, out: str) -> None:
+def _worker(rank: int, world: int, port: int, name: str, weights: str, out: str, parallel: str = "ddp",
+            accumulation: int = 1) -> None:
     """One process: with world 1, the whole minibatch in 1 and in 2 accumulation steps; else its share."""
     torch.set_num_threads(1)
     if world == 1:
@@ -76,7 +82,7 @@ def _worker(rank: int, world: int, port: int, name: str, weights: str, out: str)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     try:
         share = ROWS // world  # whole groups per process, as rollouts are sharded by prompt
-        grads = gradient_after_update(name, 1, list(range(rank * share, (rank + 1) * share)), weights)
+        grads = gradient_after_update(name, accumulation, list(range(rank * share, (rank + 1) * share)), weights, parallel)
         if rank == 0:
             torch.save(grads, out)
     finally:
@@ -100,13 +106,16 @@ def test_update_is_invariant_to_data_parallel_width_and_accumulation(name, tmp_p
     weights = tmp_path / "weights.pt"
     torch.save(setup(name, 1)[0].model.state_dict(), weights)
     mp.spawn(_worker, args=(1, 0, name, str(weights), str(tmp_path / "single.pt")), nprocs=1, join=True)
-    mp.spawn(_worker, args=(2, free_port(), name, str(weights), str(tmp_path / "parallel.pt")), nprocs=2, join=True)
-    single, parallel = torch.load(tmp_path / "single.pt"), torch.load(tmp_path / "parallel.pt")
+    for parallel, accumulation in (("ddp", 1), ("fsdp", 2)):
+        mp.spawn(_worker, args=(2, free_port(), name, str(weights), str(tmp_path / f"{parallel}.pt"), parallel, accumulation),
+                 nprocs=2)
+    single, ddp, fsdp = (torch.load(tmp_path / f"{kind}.pt") for kind in ("single", "ddp", "fsdp"))
     whole, accumulated = single[1], single[2]
     assert any(g.abs().sum() > 0 for g in whole.values())
     assert_same(accumulated, whole)  # 1 process × 2 accumulation steps
-    assert_same(parallel, whole)  # 2 processes × 1
-    assert_same(parallel, accumulated)
+    assert_same(ddp, whole)  # 2 processes × 1, whole weights in each (DDP)
+    assert_same(fsdp, whole)  # 2 processes × 2 accumulation steps, sharded weights (FSDP)
+    assert_same(ddp, accumulated)
 
 
 def test_averaging_per_shard_losses_would_be_caught(tmp_path):
@@ -127,18 +136,35 @@ def test_averaging_per_shard_losses_would_be_caught(tmp_path):
     assert any(not torch.allclose(naive[k], whole[k], rtol=1e-4) for k in whole)
 
 
-def test_a_suite_trains_data_parallel_under_torchrun(tmp_path):
-    out = tmp_path / "out"
+def run_under_torchrun(suite: Path, out: Path, cache: Path) -> subprocess.CompletedProcess:
     args = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
-            "-m", "harness.cli", "run", str(ROOT / "suites" / "smoke.yaml"), "--out", str(out), "--cache", str(tmp_path / "cache")]
-    r = subprocess.run(args, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.count("leaderboard:") == 1  # only the main process reports and writes
-    (summary_file,) = out.glob("runs/*/summary.json")
-    summary = json.loads(summary_file.read_text())
-    rows = [json.loads(line) for line in (summary_file.parent / "metrics.jsonl").read_text().splitlines()]
-    assert summary["data_parallel"] == 2 and len(rows) == summary["steps"] >= 3
-    # both processes' tokens are charged, and both stop at the same step near the limit
-    last_cost = rows[-1]["budget_spent"] - rows[-2]["budget_spent"]
-    assert abs(summary["budget_spent"] - summary["budget_limit"]) <= last_cost / 2 + 1e-6 * summary["budget_limit"]
-    assert len(pd.read_csv(out / "leaderboard.csv")) == 1 and not list(out.rglob("*.tmp"))
+            "-m", "harness.cli", "run", str(suite), "--out", str(out), "--cache", str(cache)]
+    return subprocess.run(args, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_a_suite_trains_data_parallel_under_torchrun_with_ddp_and_with_fsdp(tmp_path):
+    smoke = ROOT / "suites" / "smoke.yaml"
+    sharded = tmp_path / "smoke_fsdp.yaml"
+    sharded.write_text(smoke.read_text().replace("updates_per_batch: 2}", "updates_per_batch: 2, parallel: fsdp}"))
+    results = {}
+    for kind, suite in (("ddp", smoke), ("fsdp", sharded)):
+        out = tmp_path / kind
+        r = run_under_torchrun(suite, out, tmp_path / "cache")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.count("leaderboard:") == 1  # only the main process reports and writes
+        (summary_file,) = out.glob("runs/*/summary.json")
+        summary = json.loads(summary_file.read_text())
+        rows = [json.loads(line) for line in (summary_file.parent / "metrics.jsonl").read_text().splitlines()]
+        assert summary["data_parallel"] == 2 and len(rows) == summary["steps"] >= 3
+        # both processes' tokens are charged, and both stop at the same step near the limit
+        last_cost = rows[-1]["budget_spent"] - rows[-2]["budget_spent"]
+        assert abs(summary["budget_spent"] - summary["budget_limit"]) <= last_cost / 2 + 1e-6 * summary["budget_limit"]
+        assert len(pd.read_csv(out / "leaderboard.csv")) == 1 and not list(out.rglob("*.tmp"))
+        results[kind] = rows
+    # the same run id (the split is not part of the config) and the same training: FSDP's whole
+    # weights are copied back into the sampling model after every step, so its rollouts follow DDP's
+    assert {p.name for p in (tmp_path / "ddp" / "runs").iterdir()} == {p.name for p in (tmp_path / "fsdp" / "runs").iterdir()}
+    for ddp_row, fsdp_row in zip(results["ddp"], results["fsdp"]):
+        assert fsdp_row["reward"] == ddp_row["reward"]
+        assert fsdp_row["loss"] == pytest.approx(ddp_row["loss"], rel=1e-4, abs=1e-6)
