@@ -23,7 +23,9 @@ DEFAULT_CACHE = Path(os.environ.get("GRAINBENCH_CACHE", Path.home() / ".cache" /
 
 
 def quiet_libraries() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    main_process = os.environ.get("RANK", "0") == "0"  # under torchrun the others log warnings only
+    logging.basicConfig(level=logging.INFO if main_process else logging.WARNING, format="%(asctime)s %(message)s",
+                        datefmt="%H:%M:%S")
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()

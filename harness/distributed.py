@@ -49,6 +49,19 @@ def all_max(value: float) -> float:
     return _reduce([value], dist.ReduceOp.MAX)[0] if dist.is_initialized() else value
 
 
+def all_min(value: float) -> float:
+    return _reduce([value], dist.ReduceOp.MIN)[0] if dist.is_initialized() else value
+
+
+def all_gather_objects(obj) -> list:
+    """Every process's `obj`, in rank order (pickled)."""
+    if not dist.is_initialized():
+        return [obj]
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
 def _reduce(values: list[float], op) -> list[float]:
     # float64 so token counts stay exact; NCCL reduces on the device, gloo on the CPU
     tensor = torch.tensor(values, dtype=torch.float64, device="cuda" if dist.get_backend() == "nccl" else "cpu")

@@ -68,9 +68,6 @@ class Trainer:
         if self.world > 1 and rollout_cfg.prompts_per_step % self.world:
             raise UserError(f"rollout.prompts_per_step ({rollout_cfg.prompts_per_step}) must divide evenly over "
                              f"{self.world} data-parallel processes")
-        if self.world > 1 and algorithm.sampling_rounds() > 1:
-            raise UserError(f"{algorithm.name} refills filtered groups, so its processes would make different "
-                             "numbers of updates; run it without data parallelism")
         self.prompts_per_step = rollout_cfg.prompts_per_step // self.world
         # `model` is what samples and is evaluated; `policy` is what the optimizer trains: the same
         # weights under DDP, a sharded copy under FSDP whose whole weights are copied back after each step
@@ -125,8 +122,9 @@ class Trainer:
     # --- one step ---------------------------------------------------------------------------
     def collect(self) -> tuple[Rollout, list]:
         """A rollout batch and the scores of everything sampled for it; for algorithms that filter
-        groups (DAPO), refilled with fresh prompts."""
+        groups (DAPO), refilled with fresh prompts until the batch — over all processes — is full."""
         cfg = self.rollout_cfg
+        need = self.prompts_per_step * cfg.samples_per_prompt  # this process's share
         kept, sampled = Rollout([], [], [], []), []
         for _ in range(self.algorithm.sampling_rounds()):
             rollout = self.sample(self.task.train_problems(self.prompts_per_step, self.rng), cfg.samples_per_prompt)
@@ -135,10 +133,28 @@ class Trainer:
                 rows = slice(g * cfg.samples_per_prompt, (g + 1) * cfg.samples_per_prompt)
                 if self.algorithm.keep_group([s.correct for s in rollout.scores[rows]]):
                     kept.extend(rollout, rows)
-            if len(kept.generations) >= self.prompts_per_step * cfg.samples_per_prompt:
+            if distributed.all_sum([len(kept.generations)])[0] >= need * self.world:
                 break
-        kept.truncate(self.prompts_per_step * cfg.samples_per_prompt)
+        if self.world > 1 and distributed.all_sum([len(kept.generations) != need])[0]:
+            return self.rebalance(kept), sampled
+        kept.truncate(need)
         return kept, sampled
+
+    def rebalance(self, kept: Rollout) -> Rollout:
+        """Filtering left processes with unequal numbers of groups: pool them, cut the pool to one
+        batch as a single process would, and give each process an equal share (±1 group), so all make
+        the same number of updates. Fewer groups than processes: nobody updates this step."""
+        g = self.rollout_cfg.samples_per_prompt
+        pool = Rollout([], [], [], [])
+        for part in distributed.all_gather_objects(kept):
+            pool.extend(part, slice(None))
+        pool.truncate(self.rollout_cfg.prompts_per_step * g)
+        groups = len(pool.generations) // g
+        share = Rollout([], [], [], [])
+        if groups >= self.world:
+            r = distributed.rank()
+            share.extend(pool, slice(r * groups // self.world * g, (r + 1) * groups // self.world * g))
+        return share
 
     def value_estimator(self, rollout: Rollout):
         """Monte-Carlo values for the algorithm: continue response prefixes through the engine, score, average."""
@@ -173,10 +189,11 @@ class Trainer:
         batch = self.algorithm.prepare(self.to_batch(rollout, self.rollout_cfg.samples_per_prompt),
                                        self.value_estimator(rollout))
         updates, epochs = (1, 1) if self.algorithm.on_policy_only else (self.train_cfg.updates_per_batch, self.train_cfg.epochs)
+        splits = int(distributed.all_min(min(updates, batch.size)))  # every process makes the same updates
         losses, stats = [], []
         for _ in range(epochs):
             order = torch.randperm(batch.size, generator=self.torch_gen)
-            for idx in torch.tensor_split(order, min(updates, batch.size)):
+            for idx in torch.tensor_split(order, splits):
                 loss, m = self.update(batch.select(idx), [rollout.prompts[i] for i in idx.tolist()], first=not stats)
                 losses.append(loss)
                 stats.append(m)
@@ -202,7 +219,8 @@ class Trainer:
         """
         mb = mb.to(next(self.model.parameters()).device)
         count = distributed.all_sum([self.algorithm.loss_count(mb)])[0]
-        pieces = torch.tensor_split(torch.arange(mb.size), min(self.train_cfg.grad_accumulation, mb.size))
+        # the same number of pieces everywhere: FSDP gathers weights in every forward, a collective
+        pieces = torch.tensor_split(torch.arange(mb.size), int(distributed.all_min(min(self.train_cfg.grad_accumulation, mb.size))))
         self.optimizer.zero_grad(set_to_none=True)
         loss_sum, metrics = 0.0, []
         for j, idx in enumerate(pieces):
@@ -292,8 +310,9 @@ class Trainer:
             row = self.step(step)
             if self.world > 1:  # every process charges the budget with what all of them spent
                 self.budget.add_shared(counts)
-                reward, pass_rate = distributed.all_sum([row["reward"], row["pass_rate"]])
-                row.update(self.budget.snapshot(), reward=reward / self.world, pass_rate=pass_rate / self.world)
+                reward, pass_rate, groups = distributed.all_sum([row["reward"], row["pass_rate"], row["groups"]])
+                row.update(self.budget.snapshot(), reward=reward / self.world, pass_rate=pass_rate / self.world,
+                           groups=int(groups))
             last_cost = self.budget.spent - before
             self.metrics.append(row)
             if metrics_path is not None:

@@ -23,6 +23,7 @@ from harness.budget import Budget
 from harness.config import Rollout, Train
 from harness.plugins import make_algorithm
 from harness.policy import response_logprobs
+from harness import trainer as training
 from harness.trainer import Trainer
 from tests.conftest import ROOT
 
@@ -168,3 +169,44 @@ def test_a_suite_trains_data_parallel_under_torchrun_with_ddp_and_with_fsdp(tmp_
     for ddp_row, fsdp_row in zip(results["ddp"], results["fsdp"]):
         assert fsdp_row["reward"] == ddp_row["reward"]
         assert fsdp_row["loss"] == pytest.approx(ddp_row["loss"], rel=1e-4, abs=1e-6)
+
+
+def _rebalance_worker(rank: int, port: int, kept_groups: list[int], out: str) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        trainer, _, _ = setup("grpo", 1)
+        trainer.rollout_cfg = Rollout(prompts_per_step=4, samples_per_prompt=2)
+        rows = [f"rank{rank}-group{g}-{i}" for g in range(kept_groups[rank]) for i in range(2)]
+        share = trainer.rebalance(training.Rollout(rows, rows, rows, rows))
+        assert share.problems == share.prompts == share.generations == share.scores
+        torch.save(share.problems, f"{out}.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("kept_groups, shares", [
+    ([3, 0], [["rank0-group0"], ["rank0-group1", "rank0-group2"]]),  # pooled, then split as evenly as possible
+    ([3, 3], [["rank0-group0", "rank0-group1"], ["rank0-group2", "rank1-group0"]]),  # cut to one batch (4 groups)
+    ([1, 0], [[], []]),  # fewer groups than processes: nobody updates
+])
+def test_filtered_groups_are_pooled_and_shared_equally(tmp_path, kept_groups, shares):
+    """After DAPO's filtering, processes hold different numbers of groups; each must make the same
+    number of updates, on the batch a single process would have kept."""
+    mp.spawn(_rebalance_worker, args=(free_port(), kept_groups, str(tmp_path / "share")), nprocs=2)
+    for rank, want in enumerate(shares):
+        got = torch.load(tmp_path / f"share.{rank}")
+        assert got == [f"{group}-{i}" for group in want for i in range(2)]
+
+
+def test_dapo_trains_data_parallel_under_torchrun(tmp_path):
+    """DAPO refills filtered groups over several rounds; processes decide together when the batch is
+    full and share the kept groups, so none waits for another's update."""
+    suite = tmp_path / "smoke_dapo.yaml"
+    suite.write_text((ROOT / "suites" / "smoke.yaml").read_text().replace("grpo: {}", "dapo: {}"))
+    r = run_under_torchrun(suite, tmp_path / "out", tmp_path / "cache")
+    assert r.returncode == 0, r.stderr
+    (summary_file,) = (tmp_path / "out").glob("runs/*/summary.json")
+    rows = [json.loads(line) for line in (summary_file.parent / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) >= 3 and all(row["groups"] <= 4 for row in rows)
+    assert any(0 < row["groups"] for row in rows) and all(row["updates"] <= 2 for row in rows)
