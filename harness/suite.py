@@ -159,21 +159,22 @@ def execute_run(run: RunSpec, out_dir: Path, base_dir: Path, threads: int | None
     n_params = sum(p.numel() for p in model.parameters())
     budget = Budget(run.budget.unit, run.budget.limit, n_params)
 
-    def evaluate_now(step: int, resumable: bool = True) -> None:
+    def evaluate_now(step: int) -> None:
+        trainer_state = trainer.state_dict() if trainer.resumable else None  # every process's part
         if main:
-            evaluate_and_save(step, resumable)
+            evaluate_and_save(step, trainer_state)
         distributed.barrier()
 
-    def evaluate_and_save(step: int, resumable: bool) -> None:
+    def evaluate_and_save(step: int, trainer_state: dict | None) -> None:
         engine.sync_weights(model)
         scores = {}
         for name, task in eval_tasks.items():
             records, scores[name] = run_eval(engine, tokenizer, task, run)
             atomic.write_jsonl(run_dir / "eval" / f"step_{step:06d}-{name}.jsonl", records)
         curve.append({"step": step, "budget_spent": budget.spent, "budget_fraction": budget.fraction, "eval": scores})
-        if resumable and trainer.resumable:
+        if trainer_state is not None:
             with atomic.file(resume_file) as tmp:
-                torch.save({"model": model.state_dict(), "trainer": trainer.state_dict(), "curve": curve,
+                torch.save({"model": model.state_dict(), "trainer": trainer_state, "curve": curve,
                             "wall_seconds": wall_before + time.perf_counter() - started}, tmp)
 
     def report(row: dict) -> None:
@@ -199,7 +200,7 @@ def execute_run(run: RunSpec, out_dir: Path, base_dir: Path, threads: int | None
         distributed.barrier()  # the main process evaluates, saves and writes DONE
         return {}
     if curve[-1]["step"] != steps:
-        evaluate_and_save(steps, resumable=False)
+        evaluate_and_save(steps, None)
     save_checkpoint(model, tokenizer, run_dir / "checkpoints" / f"step_{steps:06d}")
     wall = wall_before + time.perf_counter() - started
     summary = {

@@ -277,17 +277,22 @@ class Trainer:
         return not self.sharded
 
     def state_dict(self) -> dict:
-        """Everything besides the weights that the next step depends on, so a resumed run repeats exactly."""
-        return {"optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(), "rng": self.rng.getstate(),
-                "torch_gen": self.torch_gen.get_state(), "budget": self.budget.state(), "metrics": self.metrics}
+        """Everything besides the weights that the next step depends on, so a resumed run repeats
+        exactly: with data parallelism, every process's sampling streams (a collective: all call it)."""
+        streams = distributed.all_gather_objects((self.rng.getstate(), self.torch_gen.get_state()))
+        return {"optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(), "streams": streams,
+                "budget": self.budget.state(), "metrics": self.metrics}
 
     def load_state_dict(self, state: dict) -> None:
+        streams = state["streams"]
+        if len(streams) != self.world:
+            raise UserError(f"this run was saved by {len(streams)} data-parallel process(es); resume it with as many "
+                            f"(torchrun --nproc_per_node {len(streams)}), or delete its resume.pt to restart it")
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
-        self.rng.setstate(state["rng"])
-        if self.world > 1:  # the saved state is the main process's: give each process its own stream again
-            self.rng.seed(f"{self.rng.random()}-rank{distributed.rank()}")
-        self.torch_gen.set_state(state["torch_gen"])
+        rng, generator = streams[distributed.rank()]
+        self.rng.setstate(rng)
+        self.torch_gen.set_state(generator)
         self.budget.restore(state["budget"])
         self.metrics = list(state["metrics"])
 

@@ -210,3 +210,48 @@ def test_dapo_trains_data_parallel_under_torchrun(tmp_path):
     rows = [json.loads(line) for line in (summary_file.parent / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) >= 3 and all(row["groups"] <= 4 for row in rows)
     assert any(0 < row["groups"] for row in rows) and all(row["updates"] <= 2 for row in rows)
+
+
+class PowerCut(RuntimeError):
+    pass
+
+
+def _suite_worker(rank: int, port: int, suite: str, out: str, cache: str, cut: bool) -> None:
+    from harness.config import load_suite
+    from harness.suite import run_suite
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    step = Trainer.step
+
+    def power_cut(self, i):
+        row = step(self, i)
+        if self.budget.fraction > 0.6:  # after the 50 % evaluation, before the 75 % one, in both processes
+            raise PowerCut
+        return row
+
+    if cut:
+        Trainer.step = power_cut
+    try:
+        run_suite(load_suite(suite), Path(out), Path(cache), progress=False)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_an_interrupted_data_parallel_run_resumes_exactly(tmp_path):
+    """Every process's sampling streams are saved at each evaluation point, so a resumed 2-process
+    run repeats the uninterrupted one step for step."""
+    suite = tmp_path / "mid.yaml"
+    suite.write_text((ROOT / "suites" / "smoke.yaml").read_text().replace("every: 0.5", "every: 0.25"))
+    run = lambda out, cut=False: mp.spawn(_suite_worker, nprocs=2,  # noqa: E731
+                                          args=(free_port(), str(suite), str(tmp_path / out), str(tmp_path / "cache"), cut))
+    run("whole")
+    with pytest.raises(mp.ProcessRaisedException, match="PowerCut"):
+        run("cut", cut=True)
+    (run_dir,) = (tmp_path / "cut" / "runs").iterdir()
+    assert (run_dir / "resume.pt").is_file() and not (run_dir / "DONE").exists()
+    run("cut")
+    metrics = lambda out: [{k: v for k, v in json.loads(line).items() if k != "wall_seconds"}  # noqa: E731
+                           for line in next((tmp_path / out).glob("runs/*/metrics.jsonl")).read_text().splitlines()]
+    assert len(metrics("whole")) >= 4 and metrics("cut") == metrics("whole")
+    assert not (run_dir / "resume.pt").exists() and (run_dir / "DONE").exists()
