@@ -86,7 +86,8 @@ def test_ray_executor_gives_the_local_leaderboard(tmp_path):
 
 def test_an_interrupted_run_resumes_from_its_last_evaluation(tmp_path, monkeypatch, caplog):
     from harness.config import load_suite
-    from harness.suite import RESUME, run_suite
+    from harness.run import RESUME
+    from harness.suite import run_suite
     from harness.trainer import Trainer
 
     suite = load_suite(suite_file(tmp_path, "mid", eval={"n": 2, "k": [1, 2], "every": 0.25}))

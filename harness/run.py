@@ -1,0 +1,173 @@
+"""One run of a suite — an (algorithm setting × train task × seed) — into out_dir/runs/<run_id>.
+
+The run is evaluated at its base, at each of `eval.every`'s budget points and at the end (the
+learning curve); each intermediate evaluation also saves what resuming from it needs
+(`resume.pt`, atomically). `DONE` is written last: an unfinished run continues from its last
+evaluation point, else starts over, and nothing half-written is ever trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+import yaml
+
+from harness import atomic, distributed, environment
+from harness.budget import Budget
+from harness.config import RunSpec
+from harness.embedded import load_checkpoint, save_checkpoint
+from harness.errors import UserError
+from harness.evaluator import evaluate
+from harness.plugins import make_algorithm, make_engine, task_of
+from harness.trainer import Trainer
+
+log = logging.getLogger(__name__)
+
+RESUME = "resume.pt"
+
+
+def execute_run(run: RunSpec, out_dir: Path, base_dir: Path, threads: int | None = None,
+                on_step: Callable[[dict], None] | None = None) -> dict:
+    """Train and evaluate one run; under torchrun every process calls this and the main one writes."""
+    run_dir = out_dir / "runs" / run.run_id
+    state = open_run_dir(run, run_dir)
+    if threads:
+        torch.set_num_threads(threads)  # CPU results depend on the thread count: make it a setting
+    started = time.perf_counter() - (state["wall_seconds"] if state else 0.0)
+    torch.manual_seed(run.seed)
+    tokenizer, model = load_checkpoint(base_dir)
+    model.to(distributed.device())
+    engine = make_engine(run.engine, model, tokenizer)
+    algorithm = make_algorithm(run.algorithm, run.params)
+    budget = Budget(run.budget.unit, run.budget.limit, sum(p.numel() for p in model.parameters()))
+
+    def report(row: dict) -> None:
+        log.info("  step %d reward %.3f budget %.0f%%", row["step"], row["reward"], 100 * row["budget_fraction"])
+        if on_step:
+            on_step(row)
+
+    trainer = Trainer(model=model, tokenizer=tokenizer, engine=engine, task=task_of(run.task, run.tasks),
+                      algorithm=algorithm, rollout_cfg=run.rollout, train_cfg=run.train, budget=budget, seed=run.seed,
+                      on_step=report)
+    curve = Curve(run, run_dir, engine, tokenizer, trainer, started)
+    if state is None:
+        curve.evaluate_base(base_dir, out_dir / "base_eval")
+    else:
+        if not trainer.resumable:
+            raise UserError(f"{run_dir / RESUME} holds a whole optimizer state, which an FSDP run cannot continue "
+                            "from: delete it to restart the run, or resume with train.parallel: ddp")
+        model.load_state_dict(state["model"])
+        trainer.load_state_dict(state["trainer"])
+        curve.points = state["curve"]
+    metrics = trainer.train(run_dir / "metrics.jsonl" if distributed.is_main() else None, run.eval.points, curve.point)
+    if not distributed.is_main():
+        distributed.barrier()  # the main process evaluates, saves and writes DONE
+        return {}
+    train_seconds = budget.seconds
+    if curve.points[-1]["step"] != len(metrics):
+        curve.evaluate(len(metrics))
+    save_checkpoint(model, tokenizer, run_dir / "checkpoints" / f"step_{len(metrics):06d}")
+    wall = curve.wall_seconds()
+    summary = {
+        "run_id": run.run_id, "label": run.label, "algorithm_name": run.algorithm, "algorithm_version": type(algorithm).version,
+        "params": algorithm.params(), "train_task": run.task, "seed": run.seed, "config_hash": run.config_hash(),
+        "updates_per_batch": 1 if algorithm.on_policy_only else run.train.updates_per_batch, "engine": run.engine.name,
+        "steps": len(metrics), "n_params": budget.n_params, **budget.snapshot(), "wall_seconds": wall,
+        "train_seconds": train_seconds, "gpu_seconds": wall * gpus_used(model) * distributed.world(),
+        "data_parallel": distributed.world(), "git_commit": environment.git_commit(), "host": platform.node(),
+        "base_eval": curve.points[0]["eval"], "eval": curve.points[-1]["eval"], "curve": curve.points,
+    }
+    atomic.write_json(run_dir / "summary.json", summary)
+    atomic.write_text(run_dir / "DONE", "")
+    (run_dir / RESUME).unlink(missing_ok=True)  # the final checkpoint replaces it (and it holds optimizer state too)
+    distributed.barrier()
+    return summary
+
+
+def open_run_dir(run: RunSpec, run_dir: Path) -> dict | None:
+    """The saved state of an unfinished run; else a fresh run directory (and None)."""
+    resume_file = run_dir / RESUME
+    state = torch.load(resume_file, weights_only=False) if resume_file.is_file() else None
+    distributed.barrier()  # every process has read the resume state before the main one clears a run
+    if state is not None:
+        log.info("resuming %s from step %d", run.run_id, len(state["trainer"]["metrics"]))
+    elif distributed.is_main():
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True)
+        atomic.write_text(run_dir / "config.yaml", yaml.safe_dump(run.model_dump(mode="json"), sort_keys=False))
+    return state
+
+
+class Curve:
+    """A run's evaluations along the budget axis, written to eval/step_*; the main process evaluates."""
+
+    def __init__(self, run: RunSpec, run_dir: Path, engine, tokenizer, trainer: Trainer, started: float):
+        self.run, self.run_dir, self.engine, self.tokenizer, self.trainer = run, run_dir, engine, tokenizer, trainer
+        self.started = started
+        self.tasks = {name: task_of(name, run.tasks) for name in run.tasks.eval}
+        self.points: list[dict] = []
+
+    def wall_seconds(self) -> float:
+        return time.perf_counter() - self.started
+
+    def evaluate_base(self, base_dir: Path, cache: Path) -> None:
+        if distributed.is_main():
+            scores = {name: evaluate_cached(self.engine, self.tokenizer, task, self.run, base_dir, cache, self.run_dir)
+                      for name, task in self.tasks.items()}
+            self.points = [{"step": 0, "budget_spent": 0.0, "budget_fraction": 0.0, "eval": scores}]
+
+    def point(self, step: int) -> None:
+        """An intermediate evaluation, saved with the state to resume from it (every process calls this)."""
+        trainer_state = self.trainer.state_dict() if self.trainer.resumable else None  # each process's part
+        if distributed.is_main():
+            self.evaluate(step)
+            if trainer_state is not None:
+                with atomic.file(self.run_dir / RESUME) as tmp:
+                    torch.save({"model": self.trainer.model.state_dict(), "trainer": trainer_state, "curve": self.points,
+                                "wall_seconds": self.wall_seconds()}, tmp)
+        distributed.barrier()
+
+    def evaluate(self, step: int) -> None:
+        self.engine.sync_weights(self.trainer.model)
+        scores = {}
+        for name, task in self.tasks.items():
+            records, scores[name] = run_eval(self.engine, self.tokenizer, task, self.run)
+            atomic.write_jsonl(self.run_dir / "eval" / f"step_{step:06d}-{name}.jsonl", records)
+        budget = self.trainer.budget
+        self.points.append({"step": step, "budget_spent": budget.spent, "budget_fraction": budget.fraction, "eval": scores})
+
+
+def gpus_used(model) -> int:
+    return 1 if next(model.parameters()).is_cuda else 0
+
+
+def run_eval(engine, tokenizer, task, run: RunSpec) -> tuple[list[dict], dict]:
+    cfg = run.eval
+    return evaluate(engine, tokenizer, task, n=cfg.n, ks=cfg.k, limit=cfg.limit, temperature=cfg.temperature,
+                    max_new_tokens=cfg.max_new_tokens or run.rollout.max_new_tokens, seed=run.seed)
+
+
+def evaluate_cached(engine, tokenizer, task, run: RunSpec, base_dir: Path, cache: Path, run_dir: Path) -> dict:
+    """The base model's score, computed once per (base, task, eval settings, seed) and shared by runs."""
+    key = hashlib.sha256(json.dumps([str(base_dir), task.name, task.version, repr(task), run.eval.model_dump(),
+                                     run.rollout.max_new_tokens, run.seed]).encode()).hexdigest()[:12]
+    summary_path, records_path = cache / f"{task.name}-{key}.json", cache / f"{task.name}-{key}.jsonl"
+    if summary_path.exists() and records_path.exists():
+        summary = json.loads(summary_path.read_text())
+        records_text = records_path.read_text()
+    else:
+        records, summary = run_eval(engine, tokenizer, task, run)
+        records_text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
+        atomic.write_text(records_path, records_text)
+        atomic.write_json(summary_path, summary)
+    atomic.write_text(run_dir / "eval" / f"step_000000-{task.name}.jsonl", records_text)
+    return summary
