@@ -220,11 +220,11 @@ class Trainer:
         mb = mb.to(next(self.model.parameters()).device)
         count = distributed.all_sum([self.algorithm.loss_count(mb)])[0]
         # the same number of pieces everywhere: FSDP gathers weights in every forward, a collective
-        pieces = torch.tensor_split(torch.arange(mb.size), int(distributed.all_min(min(self.train_cfg.grad_accumulation, mb.size))))
+        pieces = int(distributed.all_min(min(self.train_cfg.grad_accumulation, mb.size)))
         self.optimizer.zero_grad(set_to_none=True)
         loss_sum, metrics = 0.0, []
-        for j, idx in enumerate(pieces):
-            with self.gradient_sync(j == len(pieces) - 1):
+        for j, idx in enumerate(torch.tensor_split(torch.arange(mb.size), pieces)):
+            with self.gradient_sync(j == pieces - 1):
                 loss, m = self._backward(mb.select(idx), [prompts[i] for i in idx.tolist()], count, first and j == 0)
             loss_sum += loss
             metrics.append(m)
@@ -284,7 +284,7 @@ class Trainer:
                 "budget": self.budget.state(), "metrics": self.metrics}
 
     def load_state_dict(self, state: dict) -> None:
-        streams = state["streams"]
+        streams = state.get("streams") or [(state["rng"], state["torch_gen"])]  # or saved before per-process streams
         if len(streams) != self.world:
             raise UserError(f"this run was saved by {len(streams)} data-parallel process(es); resume it with as many "
                             f"(torchrun --nproc_per_node {len(streams)}), or delete its resume.pt to restart it")
