@@ -72,18 +72,20 @@ def gradient_after_update(name: str, accumulation: int, rows: list[int], weights
     return {k: p.grad.clone() for k, p in trainer.model.named_parameters()}
 
 
-def _worker(rank: int, world: int, port: int, name: str, weights: str, out: str, parallel: str = "ddp",
+def _worker(rank: int, world: int, port: int, weights: str, out: str, parallel: str = "ddp",
             accumulation: int = 1) -> None:
-    """One process: with world 1, the whole minibatch in 1 and in 2 accumulation steps; else its share."""
+    """One process, every case: with world 1, the whole minibatch in 1 and in 2 accumulation steps;
+    else its share of it in `accumulation` steps."""
     torch.set_num_threads(1)
     if world == 1:
-        torch.save({accumulation: gradient_after_update(name, accumulation, list(range(ROWS)), weights)
-                    for accumulation in (1, 2)}, out)
+        torch.save({name: {acc: gradient_after_update(name, acc, list(range(ROWS)), weights) for acc in (1, 2)}
+                    for name in CASES}, out)
         return
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     try:
         share = ROWS // world  # whole groups per process, as rollouts are sharded by prompt
-        grads = gradient_after_update(name, accumulation, list(range(rank * share, (rank + 1) * share)), weights, parallel)
+        rows = list(range(rank * share, (rank + 1) * share))
+        grads = {name: gradient_after_update(name, accumulation, rows, weights, parallel) for name in CASES}
         if rank == 0:
             torch.save(grads, out)
     finally:
@@ -101,22 +103,28 @@ def assert_same(a: dict, b: dict) -> None:
         torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-7, msg=lambda m, k=k: f"{k}: {m}")
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_update_is_invariant_to_data_parallel_width_and_accumulation(name, tmp_path):
-    # every configuration in fresh processes of the same kind, from one saved model
-    weights = tmp_path / "weights.pt"
-    torch.save(setup(name, 1)[0].model.state_dict(), weights)
-    mp.spawn(_worker, args=(1, 0, name, str(weights), str(tmp_path / "single.pt")), nprocs=1, join=True)
+@pytest.fixture(scope="module")
+def gradients(tmp_path_factory) -> dict[str, dict]:
+    """Every case's gradient in each configuration, each computed in fresh processes of the same
+    kind from one saved model: 1 process (× 1 and × 2 accumulation steps), 2 processes under DDP
+    (× 1), 2 processes under FSDP (× 2)."""
+    tmp = tmp_path_factory.mktemp("data_parallel")
+    weights = tmp / "weights.pt"
+    torch.save(setup("grpo", 1)[0].model.state_dict(), weights)
+    mp.spawn(_worker, args=(1, 0, str(weights), str(tmp / "single.pt")), nprocs=1)
     for parallel, accumulation in (("ddp", 1), ("fsdp", 2)):
-        mp.spawn(_worker, args=(2, free_port(), name, str(weights), str(tmp_path / f"{parallel}.pt"), parallel, accumulation),
-                 nprocs=2)
-    single, ddp, fsdp = (torch.load(tmp_path / f"{kind}.pt") for kind in ("single", "ddp", "fsdp"))
-    whole, accumulated = single[1], single[2]
+        mp.spawn(_worker, args=(2, free_port(), str(weights), str(tmp / f"{parallel}.pt"), parallel, accumulation), nprocs=2)
+    return {kind: torch.load(tmp / f"{kind}.pt") for kind in ("single", "ddp", "fsdp")}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_update_is_invariant_to_data_parallel_width_and_accumulation(name, gradients):
+    whole, accumulated = gradients["single"][name][1], gradients["single"][name][2]
+    ddp, fsdp = gradients["ddp"][name], gradients["fsdp"][name]
     assert any(g.abs().sum() > 0 for g in whole.values())
     assert_same(accumulated, whole)  # 1 process × 2 accumulation steps
     assert_same(ddp, whole)  # 2 processes × 1, whole weights in each (DDP)
     assert_same(fsdp, whole)  # 2 processes × 2 accumulation steps, sharded weights (FSDP)
-    assert_same(ddp, accumulated)
 
 
 def test_averaging_per_shard_losses_would_be_caught(tmp_path):
@@ -171,32 +179,47 @@ def test_a_suite_trains_data_parallel_under_torchrun_with_ddp_and_with_fsdp(tmp_
         assert fsdp_row["loss"] == pytest.approx(ddp_row["loss"], rel=1e-4, abs=1e-6)
 
 
-def _rebalance_worker(rank: int, port: int, kept_groups: list[int], out: str) -> None:
+def shared_rows(rank: int, kept_groups: list[int]) -> list[str]:
+    trainer, _, _ = setup("grpo", 1)
+    trainer.rollout_cfg = Rollout(prompts_per_step=4, samples_per_prompt=2)
+    rows = [f"rank{rank}-group{g}-{i}" for g in range(kept_groups[rank]) for i in range(2)]
+    share = trainer.rebalance(training.Rollout(rows, rows, rows, rows))
+    assert share.problems == share.prompts == share.generations == share.scores
+    return share.problems
+
+
+REBALANCING = {  # groups each of 2 processes kept → the groups each gets (each group has 2 rows)
+    "pooled, then split as evenly as possible": ([3, 0], [["rank0-group0"], ["rank0-group1", "rank0-group2"]]),
+    "cut to one batch of 4 groups": ([3, 3], [["rank0-group0", "rank0-group1"], ["rank0-group2", "rank1-group0"]]),
+    "fewer groups than processes: nobody updates": ([1, 0], [[], []]),
+}
+
+
+def _rebalance_worker(rank: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
     try:
-        trainer, _, _ = setup("grpo", 1)
-        trainer.rollout_cfg = Rollout(prompts_per_step=4, samples_per_prompt=2)
-        rows = [f"rank{rank}-group{g}-{i}" for g in range(kept_groups[rank]) for i in range(2)]
-        share = trainer.rebalance(training.Rollout(rows, rows, rows, rows))
-        assert share.problems == share.prompts == share.generations == share.scores
-        torch.save(share.problems, f"{out}.{rank}")
+        # the trainer (and its DDP reducer, which holds the process group) is gone before the group is
+        # destroyed: gloo's destructor joins its worker thread, which a GIL-holding teardown would block
+        torch.save({case: shared_rows(rank, kept) for case, (kept, _) in REBALANCING.items()}, f"{out}.{rank}")
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
 
-@pytest.mark.parametrize("kept_groups, shares", [
-    ([3, 0], [["rank0-group0"], ["rank0-group1", "rank0-group2"]]),  # pooled, then split as evenly as possible
-    ([3, 3], [["rank0-group0", "rank0-group1"], ["rank0-group2", "rank1-group0"]]),  # cut to one batch (4 groups)
-    ([1, 0], [[], []]),  # fewer groups than processes: nobody updates
-])
-def test_filtered_groups_are_pooled_and_shared_equally(tmp_path, kept_groups, shares):
+@pytest.fixture(scope="module")
+def rebalanced(tmp_path_factory) -> list[dict]:
+    out = tmp_path_factory.mktemp("rebalance") / "share"
+    mp.spawn(_rebalance_worker, args=(free_port(), str(out)), nprocs=2)
+    return [torch.load(f"{out}.{rank}") for rank in range(2)]
+
+
+@pytest.mark.parametrize("case", list(REBALANCING))
+def test_filtered_groups_are_pooled_and_shared_equally(rebalanced, case):
     """After DAPO's filtering, processes hold different numbers of groups; each must make the same
     number of updates, on the batch a single process would have kept."""
-    mp.spawn(_rebalance_worker, args=(free_port(), kept_groups, str(tmp_path / "share")), nprocs=2)
-    for rank, want in enumerate(shares):
-        got = torch.load(tmp_path / f"share.{rank}")
-        assert got == [f"{group}-{i}" for group in want for i in range(2)]
+    for rank, want in enumerate(REBALANCING[case][1]):
+        assert rebalanced[rank][case] == [f"{group}-{i}" for group in want for i in range(2)]
 
 
 def test_dapo_trains_data_parallel_under_torchrun(tmp_path):
