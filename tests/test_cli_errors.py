@@ -1,9 +1,11 @@
 """Bad input: one clear message naming the problem, exit code 2, nothing written."""
 
+import sys
 from pathlib import Path
 
 import pytest
 
+from harness.cli import main
 from tests.conftest import ROOT, grainbench
 
 GOOD = (ROOT / "suites" / "smoke.yaml").read_text()
@@ -37,13 +39,28 @@ def write(tmp_path: Path, text: str) -> Path:
     (GOOD + "\nengine: {name: hf, batch_size: '8'}\n", "engine 'hf': batch_size: Input should be a valid integer"),
 ])
 @pytest.mark.parametrize("verb", ["validate", "run"])
-def test_bad_suite_exits_2_with_one_clear_message(tmp_path, text, expected, verb):
+def test_bad_suite_exits_2_with_one_clear_message(tmp_path, capsys, monkeypatch, text, expected, verb):
     suite = write(tmp_path, text)
     args = [verb, str(suite)] + (["--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache")] if verb == "run" else [])
-    r = grainbench(*args)
-    assert r.returncode == 2, r.stderr
-    assert expected in r.stderr
-    assert "Traceback" not in r.stderr
+    code, stderr = cli_in_process(capsys, monkeypatch, *args)
+    assert code == 2, stderr
+    assert expected in stderr and stderr.count("error:") == 1
+    assert "Traceback" not in stderr
+    assert not (tmp_path / "out").exists()
+
+
+def cli_in_process(capsys, monkeypatch, *args: str) -> tuple[int, str]:
+    """The CLI's entry point in this process (a subprocess per case would spend seconds importing
+    torch): its exit code and standard error."""
+    monkeypatch.setattr(sys, "argv", ["grainbench", *args])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    return exit_.value.code, capsys.readouterr().err
+
+
+def test_a_bad_suite_exits_2_from_a_real_process(tmp_path):
+    r = grainbench("run", str(write(tmp_path, GOOD + "\nlearning_rate: 0.1\n")), "--out", str(tmp_path / "out"))
+    assert r.returncode == 2 and "unknown field 'learning_rate'" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "out").exists()
 
 
