@@ -30,8 +30,7 @@ class HFEngine:
         self.pad_id = tokenizer.pad_token_id
         self.eos_id = tokenizer.eos_token_id
         self.batch_size = batch_size
-        self.static = decode != "dynamic"
-        self.compile = decode == "compiled"
+        self.decode = decode
 
     def sync_weights(self, model: nn.Module) -> None:
         self.model = model
@@ -54,7 +53,7 @@ class HFEngine:
     def _generate_batch(self, prompts: list[list[int]], params: SamplingParams) -> list[Generation]:
         device = next(self.model.parameters()).device
         width = max(len(p) for p in prompts)
-        if self.static:
+        if self.decode != "dynamic":
             width = -(-width // PROMPT_WIDTH_STEP) * PROMPT_WIDTH_STEP
         ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
         attn = torch.zeros_like(ids)
@@ -81,11 +80,10 @@ class HFEngine:
             gens.append(Generation(p, row[:length], token_logp[i, :length].tolist(), entropy[i, :length].tolist(), finished))
         return gens
 
-
     def _cache_options(self, device: torch.device) -> dict:
-        if not self.static:
+        if self.decode == "dynamic":
             return {}
-        if not self.compile:  # transformers would otherwise compile a static cache's decode on a GPU by itself
+        if self.decode == "static":  # transformers would otherwise compile a static cache's decode on a GPU by itself
             return {"cache_implementation": "static", "disable_compile": True}
         config = CompileConfig(mode="reduce-overhead" if device.type == "cuda" else "default")
         config._compile_all_devices = True  # transformers compiles only on accelerators unless told
