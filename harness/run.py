@@ -57,7 +57,7 @@ def execute_run(run: RunSpec, out_dir: Path, base_dir: Path, threads: int | None
     trainer = Trainer(model=model, tokenizer=tokenizer, engine=engine, task=task_of(run.task, run.tasks),
                       algorithm=algorithm, rollout_cfg=run.rollout, train_cfg=run.train, budget=budget, seed=run.seed,
                       on_step=report)
-    curve = Curve(run, run_dir, engine, tokenizer, trainer, started)
+    curve = Curve(run, run_dir, trainer, started)
     if state is None:
         curve.evaluate_base(base_dir, out_dir / "base_eval")
     else:
@@ -110,9 +110,9 @@ def open_run_dir(run: RunSpec, run_dir: Path) -> dict | None:
 class Curve:
     """A run's evaluations along the budget axis, written to eval/step_*; the main process evaluates."""
 
-    def __init__(self, run: RunSpec, run_dir: Path, engine, tokenizer, trainer: Trainer, started: float):
-        self.run, self.run_dir, self.engine, self.tokenizer, self.trainer = run, run_dir, engine, tokenizer, trainer
-        self.started = started
+    def __init__(self, run: RunSpec, run_dir: Path, trainer: Trainer, started: float):
+        self.run, self.run_dir, self.trainer, self.started = run, run_dir, trainer, started
+        self.engine, self.tokenizer = trainer.engine, trainer.tokenizer  # what the trainer samples with
         self.tasks = {name: task_of(name, run.tasks) for name in run.tasks.eval}
         self.points: list[dict] = []
 
