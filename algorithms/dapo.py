@@ -24,11 +24,12 @@ def overlong_penalty(lengths: torch.Tensor, max_len: int, cache: int) -> torch.T
 @register("dapo")
 @dataclass
 class DAPO(PolicyGradient):
-    clip_high: float = 0.28
+    clip_high: float | None = 0.28  # clip-higher is DAPO's own: it holds under either trust region
     aggregation: str = "token_mean"
     overlong_cache: int = 8  # L_cache; the paper's 4,096 of 20,480 is 20 %, ours 8 of 32 tokens
     dynamic_sampling: bool = True
     max_sampling_rounds: int = 3  # rollout batches drawn at most per step to fill it with mixed groups
+    paper_clip = (0.2, 0.28)
 
     def __post_init__(self):
         super().__post_init__()

@@ -5,8 +5,9 @@ token log-ratios (`sum`, the exact joint ratio, as an ablation); the clip decisi
 the block; group z-score advantage, or Monte-Carlo values at block starts (`advantage: mc`).
 
 The clip range must follow K: a mean of K log-ratios shrinks like 1/√K, a sum grows like √K, so
-unless set explicitly ε = ε₁/√K (mean) or ε₁·√K (sum), with ε₁ = 0.2 the token-level value.
-K = 1 is then exactly GRPO (β = 0), and K ≥ length with mean ratio is GSPO with ε₁/√K.
+ε = ε₁/√|block| (mean) or ε₁·√|block| (sum), ε₁ the token-level value — the suite's `scaled`
+trust region, which this definition introduced. K = 1 is then exactly GRPO (β = 0), and K ≥ length
+with mean ratio is GSPO under the same rule.
 """
 
 import math
@@ -25,9 +26,6 @@ from algorithms.units import block_units
 class MPO(PolicyGradient):
     k: int = 4
     ratio: str = "mean"
-    clip_low: float | None = None
-    clip_high: float | None = None
-    token_clip: float = 0.2  # ε₁, scaled by K unless clip_low / clip_high are given
     mc_samples: int = 4  # continuations per block start when advantage = mc
     unit = "block"
 
@@ -36,12 +34,12 @@ class MPO(PolicyGradient):
             raise ValueError(f"k must be >= 1, got {self.k}")
         if self.ratio not in ("mean", "sum"):
             raise ValueError(f"mpo ratio must be mean or sum, got {self.ratio!r}")
-        scale = 1 / math.sqrt(self.k) if self.ratio == "mean" else math.sqrt(self.k)
-        if self.clip_low is None:
-            self.clip_low = min(self.token_clip * scale, 0.9)
-        if self.clip_high is None:
-            self.clip_high = self.token_clip * scale
         super().__post_init__()
+
+    def paper_epsilons(self):
+        """Our definition's own rule, by the nominal K (the `scaled` rule also shrinks the short last block)."""
+        scale = 1 / math.sqrt(self.k) if self.ratio == "mean" else math.sqrt(self.k)
+        return self.eps_low * scale, self.eps_high * scale
 
     def advantage_choices(self):
         return (*OUTCOME_ADVANTAGES, "mc")

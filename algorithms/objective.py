@@ -17,10 +17,11 @@ from torch import Tensor
 from algorithms.advantages import OUTCOME_ADVANTAGES, broadcast
 from algorithms.aggregation import AGGREGATIONS, aggregate, aggregate_parts
 from algorithms.batch import RolloutBatch
-from algorithms.ratios import RATIOS, log_ratio
+from algorithms.ratios import RATIOS, log_ratio, unit_sizes
 from algorithms.units import token_units
 
 LOG_RATIO_LIMIT = 20.0  # exp(±20) keeps float32 finite; beyond it the clip has long since applied
+TRUST_REGIONS = ("scaled", "paper")
 
 
 class ValueEstimator(Protocol):
@@ -40,13 +41,20 @@ class PolicyGradient:
     ratio: str = "token"
     advantage: str = "zscore"
     aggregation: str = "seq_mean_token_mean"
-    clip_low: float = 0.2
-    clip_high: float = 0.2
     clip: bool = True
+    # The trust region: `scaled` gives a unit of |u| tokens ε₁/√|u| when its ratio is a mean of
+    # log-ratios (ε₁·√|u| for a sum), one rule for every granularity; `paper` uses each method's
+    # published ε. eps_low / eps_high are ε₁ (a suite sets them for all its algorithms).
+    trust_region: str = "scaled"
+    eps_low: float = 0.2
+    eps_high: float = 0.2
+    clip_low: float | None = None  # explicit ε (either rule): used as given, per token, never scaled
+    clip_high: float | None = None
     kl_coef: float = 0.0
 
     unit: ClassVar[str] = "token"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
+    paper_clip: ClassVar[tuple[float, float]] = (0.2, 0.2)  # the published (ε_low, ε_high) of `trust_region: paper`
     on_policy_only: ClassVar[bool] = False  # REINFORCE: one update per rollout batch
     needs_entropy: ClassVar[bool] = False  # reads batch.entropy (the harness computes it if the engine did not)
 
@@ -59,8 +67,11 @@ class PolicyGradient:
         for name, (value, valid) in checks.items():
             if value not in valid:
                 raise ValueError(f"{name} must be one of {', '.join(valid)}; got {value!r}")
-        if self.clip and not (0 < self.clip_low < 1 and self.clip_high > 0):
-            raise ValueError(f"clip range must satisfy 0 < clip_low < 1 and clip_high > 0; got {self.clip_low}, {self.clip_high}")
+        if self.trust_region not in TRUST_REGIONS:
+            raise ValueError(f"trust_region must be one of {', '.join(TRUST_REGIONS)}; got {self.trust_region!r}")
+        for low, high in ((self.eps_low, self.eps_high), (self.clip_low, self.clip_high)):
+            if not ((low is None or 0 < low < 1) and (high is None or high > 0)):
+                raise ValueError(f"clip range must satisfy 0 < low < 1 and high > 0; got {low}, {high}")
         if self.kl_coef < 0:
             raise ValueError(f"kl_coef must be >= 0; got {self.kl_coef}")
 
@@ -86,7 +97,26 @@ class PolicyGradient:
         """Rollout batches drawn at most per step to fill it with kept groups."""
         return 1
 
+    def paper_epsilons(self) -> tuple[float, float]:
+        """(ε_low, ε_high) under `trust_region: paper`: the method's published values."""
+        return self.paper_clip
+
     # --- the shared path --------------------------------------------------------------------
+    def epsilons(self, batch: RolloutBatch) -> tuple[Tensor, Tensor]:
+        """Per-token (ε_low, ε_high), (B, T): the clip bounds of the unit each token belongs to."""
+        shape, dtype, device = batch.mask.shape, batch.old_logp.dtype, batch.old_logp.device
+        if self.trust_region == "scaled":
+            scale = unit_scale(batch.units, batch.mask, self.ratio).to(dtype)
+            low, high = self.eps_low * scale, self.eps_high * scale
+        else:
+            paper_low, paper_high = self.paper_epsilons()
+            low, high = (torch.full(shape, v, dtype=dtype, device=device) for v in (paper_low, paper_high))
+        if self.clip_low is not None:
+            low = torch.full(shape, self.clip_low, dtype=dtype, device=device)
+        if self.clip_high is not None:
+            high = torch.full(shape, self.clip_high, dtype=dtype, device=device)
+        return low, high
+
     def params(self) -> dict:
         return asdict(self)
 
@@ -118,12 +148,15 @@ class PolicyGradient:
         adv = batch.advantages
         surrogate = ratio * adv
         if self.clip:
-            clipped = torch.clamp(ratio, 1 - self.clip_low, 1 + self.clip_high) * adv
+            eps_low, eps_high = self.epsilons(batch)
+            clipped = torch.clamp(ratio, 1 - eps_low, 1 + eps_high) * adv
             surrogate = torch.minimum(surrogate, clipped)
-            clip_active = ((ratio < 1 - self.clip_low) & (adv < 0)) | ((ratio > 1 + self.clip_high) & (adv > 0))
+            clip_active = ((ratio < 1 - eps_low) & (adv < 0)) | ((ratio > 1 + eps_high) & (adv > 0))
         else:
             clip_active = torch.zeros_like(mask)
         per_token = -surrogate
+        if self.ratio == "sum":  # ∇ of a joint ratio already sums its |u| tokens: replicated on each, count it once
+            per_token = per_token / unit_sizes(batch.units, mask).clamp(min=1).to(per_token.dtype)
         metrics = {}
         if self.kl_coef > 0:
             if ref_logp is None:
@@ -140,6 +173,15 @@ class PolicyGradient:
             kl_old=_masked_mean(torch.exp(token_lam) - 1 - token_lam, mask),  # k3 of KL(old ‖ new)
         )
         return loss, metrics
+
+
+def unit_scale(units: Tensor, mask: Tensor, ratio: str) -> Tensor:
+    """The `scaled` trust region's factor per token: a mean of |u| token log-ratios spreads like
+    1/√|u| of one, a sum like √|u|, so ε follows; a token ratio keeps ε₁."""
+    if ratio in ("token", "none"):
+        return torch.ones(mask.shape, device=mask.device)
+    size = unit_sizes(units, mask).clamp(min=1)
+    return size.sqrt() if ratio == "sum" else size.rsqrt()
 
 
 def _masked_mean(x: Tensor, mask: Tensor) -> float:

@@ -29,6 +29,11 @@ def unit_reduce(values: Tensor, units: Tensor, mask: Tensor, how: str) -> Tensor
     return torch.where(mask, out, torch.zeros_like(out))
 
 
+def unit_sizes(units: Tensor, mask: Tensor) -> Tensor:
+    """|u| of the unit each token belongs to (0 on padding)."""
+    return unit_reduce(mask.to(torch.float64), units, mask, "sum")
+
+
 def log_ratio(new_logp: Tensor, old_logp: Tensor, units: Tensor, mask: Tensor, kind: str) -> Tensor:
     """Per-token log importance ratio for ratio `kind`.
 

@@ -1,8 +1,9 @@
 """Segment-Aligned Policy Optimization (arXiv 2605.01327; algorithms.md §9), critic-free.
 
 Segments end at the top-k % highest-entropy tokens of each response (k = 30) and at its last
-token; the segment's ratio is the geometric mean of its token ratios and the clip (0.2 / 0.28, the
-released script's) is shared by the segment; token-mean aggregation.
+token; the segment's ratio is the geometric mean of its token ratios and the clip is shared by the
+segment (`trust_region: paper`: 0.2 / 0.28, the released script's; `scaled`: ε₁/√|segment|);
+token-mean aggregation. (Not Soft Adaptive PO, which peers register as `sapo`.)
 
 Advantage: the paper learns a critic and uses segment GAE. We use the group z-score instead, for
 two reasons: a critic is a second network with its own learning rate that a fair budget comparison
@@ -24,11 +25,11 @@ from algorithms.units import units_from_ends
 @dataclass
 class SAPOSegment(PolicyGradient):
     ratio: str = "mean"
-    clip_high: float = 0.28
     aggregation: str = "token_mean"
     top_frac: float = 0.3
     unit = "segment"
     needs_entropy = True
+    paper_clip = (0.2, 0.28)
 
     def __post_init__(self):
         super().__post_init__()
