@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from tasks.base import Problem, Score, problem_id
+from tasks.base import VALIDATION_FRACTION, Problem, Score, first, held_out_for_validation, problem_id
 from tasks.data import read_jsonl
 
 
@@ -82,19 +82,22 @@ class RewardFunctionTask:
                                  "set prompt_column to the column holding the prompt")
         problems = [(self._problem(r), r) for r in rows]
         if held_out:
-            self._train = [p for p, _ in problems]
             self._eval = [self._problem(r) for r in held_out]
+            rest = [p for p, _ in problems]
             problems += [(p, r) for p, r in zip(self._eval, held_out)]
         else:
             cut = lambda p: int(p.id, 16) % 1000 < self.eval_fraction * 1000
-            self._train = [p for p, _ in problems if not cut(p)]
+            rest = [p for p, _ in problems if not cut(p)]
             self._eval = [p for p, _ in problems if cut(p)]
+        # the validation split (for tuning) is a hashed share of what is not eval
+        self._validation = [p for p in rest if held_out_for_validation(p.id)]
+        self._train = [p for p in rest if not held_out_for_validation(p.id)]
         self._rows = {p.id: r for p, r in problems}
         if not self._train or not self._eval:
             raise ValueError(f"{self.data}: {len(self._train)} train and {len(self._eval)} eval rows; "
                              "both splits need rows (add rows, change eval_fraction or give eval_data)")
         digest = hashlib.sha256(b"".join(Path(f).read_bytes() for f in (self.data, self.eval_data) if f))
-        self.version = f"reward-1-{digest.hexdigest()[:8]}"  # new data → a new version in every row
+        self.version = f"reward-2-{digest.hexdigest()[:8]}"  # new data → a new version in every row
         self.scorer = self.reward
 
     def _problem(self, row: dict) -> Problem:
@@ -106,8 +109,13 @@ class RewardFunctionTask:
         return [rng.choice(self._train) for _ in range(count)]
 
     def eval_problems(self, limit: int | None = None) -> list[Problem]:
-        size = min(x for x in (limit, self.eval_size, len(self._eval)) if x is not None)
-        return self._eval[:size]
+        return first(self._eval, limit, self.eval_size)
+
+    def validation_problems(self, limit: int | None = None) -> list[Problem]:
+        if not self._validation:
+            raise ValueError(f"{self.data}: no row falls in the validation split ({VALIDATION_FRACTION:.0%} of the "
+                             "train rows by a hash of the prompt); add rows to tune on this task")
+        return first(self._validation, limit, self.eval_size)
 
     def score(self, problem: Problem, completion: str) -> Score:
         return self.score_many([problem], [completion])[0]

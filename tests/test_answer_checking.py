@@ -32,15 +32,17 @@ def test_arith_scores_right_and_wrong_completions():
     assert not task.score(problem, "").correct
 
 
-def test_arith_splits_are_disjoint_and_eval_is_fixed():
+def test_arith_splits_are_disjoint_and_eval_and_validation_are_fixed():
     import random
 
     task = Arith()
-    evals = task.eval_problems()
-    assert len(evals) == task.eval_size == len({p.id for p in evals})
+    evals, validation = task.eval_problems(), task.validation_problems()
+    assert len(evals) == task.eval_size == len({p.id for p in evals}) == len({p.id for p in validation})
     assert [p.id for p in evals] == [p.id for p in Arith().eval_problems()]
+    assert [p.id for p in validation] == [p.id for p in Arith().validation_problems()]
     train = task.train_problems(2000, random.Random(1))
-    assert not {p.prompt for p in evals} & {p.prompt for p in train}
+    evals, validation, train = ({p.prompt for p in split} for split in (evals, validation, train))
+    assert not evals & train and not validation & train and not evals & validation
 
 
 def test_arith_demonstrations_solve_their_problems():

@@ -85,7 +85,7 @@ def test_synth_code_demonstrations_pass_and_wrong_functions_fail():
     from tasks.code.synth import SynthCode
 
     task = SynthCode()
-    pairs = task._sample(6, random.Random(0), want_eval=True)
+    pairs = task._sample(6, random.Random(0), "eval")
     problems = [p for p, _ in pairs]
     solutions = [s for _, s in pairs]
     scores = task.score_many(problems * 2, [f"```python\n{s}```" for s in solutions] + ["def f(x):\n    return x\n"] * 6)
@@ -95,3 +95,13 @@ def test_synth_code_demonstrations_pass_and_wrong_functions_fail():
     assert len({p.id for p in evals}) == task.eval_size and [p.id for p in evals] == [p.id for p in SynthCode().eval_problems()]
     train = task.train_problems(500, random.Random(1))
     assert not {p.prompt for p in evals} & {p.prompt for p in train}
+
+
+def test_mbpp_tunes_on_its_official_validation_split(shared_data):
+    import random
+
+    task = make_task("mbpp", {"path": str(shared_data / "mbpp")})
+    validation = {p.id for p in task.validation_problems()}
+    assert len(validation) == 90
+    assert not validation & {p.id for p in task.train_problems(2000, random.Random(0))}
+    assert not {p.prompt for p in task.validation_problems()} & {p.prompt for p in task.eval_problems()}

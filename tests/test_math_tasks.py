@@ -94,3 +94,17 @@ def test_a_suite_trains_on_gsm8k_and_evaluates_on_math500(tmp_path, shared_data)
     assert r.returncode == 0, r.stderr
     board = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
     assert set(board["task"]) == {"gsm8k", "math500", "overall"}  # overall: the mean over the two
+
+
+@pytest.mark.parametrize("name", ["gsm8k", "math4500"])
+def test_validation_split_is_held_out_of_train_and_disjoint_from_eval(shared_data, name):
+    task = make_task(name, {"path": str(shared_data / name)})
+    validation = {p.id for p in task.validation_problems()}
+    train = {p.id for p in task.train_problems(3000, random.Random(0))}
+    assert 0.08 < len(validation) / len(task._records("train")) < 0.12  # about a tenth of the train split
+    assert not validation & train
+    assert {p.id for p in task.validation_problems()} == validation  # fixed
+    if task.eval_split:  # ids number each split's rows: compare the problems themselves
+        assert not {p.prompt for p in task.validation_problems()} & {p.prompt for p in task.eval_problems()}
+    with pytest.raises(ValueError, match="no train split"):
+        make_task("math500", {"path": str(shared_data / "math500")}).validation_problems()

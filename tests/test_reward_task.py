@@ -49,11 +49,13 @@ def test_splits_are_disjoint_stable_and_cover_the_file(files):
     task, again = make(files), make(files)
     train = {p.id for p in task._train}
     evals = {p.id for p in task.eval_problems()}
-    assert train.isdisjoint(evals) and len(train) + len(evals) == 60
+    validation = {p.id for p in task.validation_problems()}
+    assert train.isdisjoint(evals) and train.isdisjoint(validation) and evals.isdisjoint(validation)
+    assert len(train) + len(evals) + len(validation) == 60
     assert 5 <= len(evals) <= 30  # about a quarter
     assert [p.id for p in again.eval_problems()] == [p.id for p in task.eval_problems()]
     assert {p.id for p in task.train_problems(200, random.Random(0))} <= train
-    assert task.version.startswith("reward-1-") and task.scorer.endswith(":contains_answer")
+    assert task.version.startswith("reward-2-") and task.scorer.endswith(":contains_answer")
 
 
 def test_columns_reach_the_function_aligned_with_each_completion(files):

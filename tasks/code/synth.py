@@ -35,15 +35,18 @@ class SynthCode(HashSplit):
     tests: int = 5
     eval_size: int = 100
     eval_fraction: float = 0.2
+    validation_fraction: float = 0.1
     timeout_s: float = 3.0
     workers: int = 0
 
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     scorer: ClassVar[str] = CODE_SCORER
 
     def __post_init__(self) -> None:
         if min(self.steps, self.max_k, self.tests, self.eval_size) < 1 or self.timeout_s <= 0:
             raise ValueError("synth_code: steps, max_k, tests, eval_size must be >= 1 and timeout_s > 0")
+        if not (0 < self.eval_fraction and 0 < self.validation_fraction and self.eval_fraction + self.validation_fraction < 1):
+            raise ValueError("synth_code: eval_fraction and validation_fraction must be > 0 and sum to < 1")
 
     def _generate(self, rng: random.Random) -> tuple[Problem, str]:
         words, expr = [], "x"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from tasks import register
-from tasks.base import Problem, Score, Scoring
+from tasks.base import Problem, Score, Scoring, first, held_out_for_validation
 from tasks.code import data
 from tasks.code.checking import CODE_SCORER, check_solution, scores_in_parallel
 from tasks.code.extract import extract_program
@@ -55,11 +55,12 @@ class CodeTask(Scoring):
     timeout_floor_s: float = 3.0
     workers: int = 0  # parallel sandboxes when scoring a batch (0: one per CPU core)
 
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     scorer: ClassVar[str] = CODE_SCORER
     dataset: ClassVar[str]
     default_train: ClassVar[str | None] = None
     default_eval: ClassVar[str | None] = None
+    validation_split: ClassVar[str | None] = None  # an official one; else a hashed share of the train split
     _records: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     _limits: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     _expected: dict = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -100,18 +101,24 @@ class CodeTask(Scoring):
             prompt = record.prompt if record.continuation else f"{record.prompt}```python\n"
         return Problem(id=record.id, prompt=prompt, answer=record.entry_point, chat=chat)
 
-    def train_problems(self, count: int, rng: random.Random) -> list[Problem]:
+    def _train_records(self, validation: bool = False) -> list[data.CodeRecord]:
         if self.train_split is None:
-            raise ValueError(f"{self.name} has no train split")
-        records = self.records(self.train_split)
+            raise ValueError(f"{self.name} has no train split to train or tune on")
+        if self.validation_split is not None:
+            return self.records(self.validation_split if validation else self.train_split)
+        return [r for r in self.records(self.train_split) if held_out_for_validation(r.id) == validation]
+
+    def train_problems(self, count: int, rng: random.Random) -> list[Problem]:
+        records = self._train_records()
         return [self._problem(rng.choice(records)) for _ in range(count)]
 
     def eval_problems(self, limit: int | None = None) -> list[Problem]:
         if self.eval_split is None:
             raise ValueError(f"{self.name} has no eval split")
-        records = self.records(self.eval_split)
-        size = min(x for x in (limit, self.eval_size, len(records)) if x is not None)
-        return [self._problem(r) for r in records[:size]]
+        return [self._problem(r) for r in first(self.records(self.eval_split), limit, self.eval_size)]
+
+    def validation_problems(self, limit: int | None = None) -> list[Problem]:
+        return [self._problem(r) for r in first(self._train_records(validation=True), limit, self.eval_size)]
 
     # --- scoring -----------------------------------------------------------------------------
     def program(self, record: data.CodeRecord, completion: str) -> str:
@@ -187,6 +194,7 @@ class MBPP(CodeTask):
 
     sanitized: bool = False
     dataset, default_train, default_eval = "mbpp", "train", "test"
+    validation_split = "validation"
 
     def rows(self, split):
         if split not in data.MBPP_SPLITS:

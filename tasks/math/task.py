@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from tasks import register
-from tasks.base import Problem, Score, Scoring
+from tasks.base import Problem, Score, Scoring, first, held_out_for_validation
 from tasks.math.answer import MATH_SCORER, extract_answer, is_equiv
 from tasks.math.data import DATASETS, Record, load_records
 
@@ -33,7 +33,7 @@ class MathTask(Scoring):
     few_shot_path: str | None = None  # where the examples come from when the task has no train split
     template: str = "auto"  # auto: chat template when the tokenizer has one; plain: always plain text
 
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     scorer: ClassVar[str] = MATH_SCORER
     dataset: ClassVar[str]
     default_train: ClassVar[str | None] = None
@@ -75,10 +75,14 @@ class MathTask(Scoring):
             prompt = f"{shots}{record.question}\n{INSTRUCTION}"
         return Problem(id=record.id, prompt=prompt, answer=record.answer, chat=self.template == "auto")
 
-    def train_problems(self, count: int, rng: random.Random) -> list[Problem]:
+    def _train_records(self, validation: bool = False) -> list[Record]:
+        """The train split without its validation share (or only that share)."""
         if self.train_split is None:
-            raise ValueError(f"{self.name} has no train split; train on gsm8k or math4500")
-        records = self._records(self.train_split)
+            raise ValueError(f"{self.name} has no train split; train and tune on gsm8k or math4500")
+        return [r for r in self._records(self.train_split) if held_out_for_validation(r.id) == validation]
+
+    def train_problems(self, count: int, rng: random.Random) -> list[Problem]:
+        records = self._train_records()
         return [self._problem(rng.choice(records)) for _ in range(count)]
 
     def demonstrations(self, count: int, rng: random.Random) -> list[tuple[str, str]]:
@@ -86,15 +90,16 @@ class MathTask(Scoring):
         for an eval-only task (its test problems must never be taught)."""
         if self.train_split is None:
             return []
-        records = [r for r in self._records(self.train_split) if r.solution]
+        records = [r for r in self._train_records() if r.solution]
         return [(self._problem(r).prompt, " " + r.solution.strip()) for r in (rng.choice(records) for _ in range(count))]
 
     def eval_problems(self, limit: int | None = None) -> list[Problem]:
         if self.eval_split is None:
             raise ValueError(f"{self.name} has no eval split; evaluate on gsm8k, math500 or aime24")
-        records = self._records(self.eval_split)
-        size = min(x for x in (limit, self.eval_size, len(records)) if x is not None)
-        return [self._problem(r) for r in records[:size]]
+        return [self._problem(r) for r in first(self._records(self.eval_split), limit, self.eval_size)]
+
+    def validation_problems(self, limit: int | None = None) -> list[Problem]:
+        return [self._problem(r) for r in first(self._train_records(validation=True), limit, self.eval_size)]
 
     def score(self, problem: Problem, completion: str) -> Score:
         pred = extract_answer(completion.split(NEXT_QUESTION)[0])
