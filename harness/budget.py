@@ -21,6 +21,7 @@ class Budget:
     generated_tokens: int = 0
     forwarded_tokens: int = 0
     trained_tokens: int = 0
+    monte_carlo_tokens: int = 0  # generated or forwarded for an algorithm's Monte-Carlo values (part of the above)
     started: float = field(default_factory=time.perf_counter)
 
     def __post_init__(self) -> None:
@@ -29,10 +30,12 @@ class Budget:
         if not self.limit > 0:
             raise ValueError(f"budget limit must be > 0; got {self.limit}")
 
-    def charge(self, generated: int = 0, forwarded: int = 0, trained: int = 0) -> None:
+    def charge(self, generated: int = 0, forwarded: int = 0, trained: int = 0, monte_carlo: bool = False) -> None:
         self.generated_tokens += generated
         self.forwarded_tokens += forwarded
         self.trained_tokens += trained
+        if monte_carlo:
+            self.monte_carlo_tokens += generated + forwarded
 
     @contextmanager
     def paused(self) -> Iterator[None]:
@@ -43,24 +46,26 @@ class Budget:
         finally:
             self.started += time.perf_counter() - start
 
-    def counts(self) -> tuple[int, int, int]:
-        return self.generated_tokens, self.forwarded_tokens, self.trained_tokens
+    def counts(self) -> tuple[int, int, int, int]:
+        return self.generated_tokens, self.forwarded_tokens, self.trained_tokens, self.monte_carlo_tokens
 
-    def add_shared(self, before: tuple[int, int, int]) -> None:
+    def add_shared(self, before: tuple[int, int, int, int]) -> None:
         """Replace this process's charges since `before` by those of all data-parallel processes, and
         agree on the clock (the slowest process's), so every process stops at the same step."""
         from harness import distributed
 
         spent = distributed.all_sum([now - then for now, then in zip(self.counts(), before)])
-        self.generated_tokens, self.forwarded_tokens, self.trained_tokens = (int(b + d) for b, d in zip(before, spent))
+        (self.generated_tokens, self.forwarded_tokens, self.trained_tokens,
+         self.monte_carlo_tokens) = (int(b + d) for b, d in zip(before, spent))
         self.started = time.perf_counter() - distributed.all_max(self.seconds)
 
     def state(self) -> dict:
         return {"generated": self.generated_tokens, "forwarded": self.forwarded_tokens, "trained": self.trained_tokens,
-                "seconds": self.seconds}
+                "monte_carlo": self.monte_carlo_tokens, "seconds": self.seconds}
 
     def restore(self, state: dict) -> None:
         self.generated_tokens, self.forwarded_tokens, self.trained_tokens = state["generated"], state["forwarded"], state["trained"]
+        self.monte_carlo_tokens = state["monte_carlo"]
         self.started = time.perf_counter() - state["seconds"]
 
     @property
@@ -87,4 +92,6 @@ class Budget:
         return {"budget_unit": self.unit, "budget_limit": self.limit, "budget_spent": self.spent,
                 "budget_fraction": self.fraction, "flops": self.flops,
                 "generated_tokens": self.generated_tokens, "forwarded_tokens": self.forwarded_tokens,
-                "trained_tokens": self.trained_tokens, "wall_seconds": self.seconds}
+                "trained_tokens": self.trained_tokens, "wall_seconds": self.seconds,
+                # share of the compute (model FLOPs) spent on Monte-Carlo values
+                "monte_carlo_share": 2.0 * self.n_params * self.monte_carlo_tokens / max(self.flops, 1.0)}

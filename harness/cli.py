@@ -50,8 +50,8 @@ def run(suite_file: Path = typer.Argument(..., help="suite YAML, e.g. suites/qui
     if not distributed.is_main():
         return
     if not result.table.empty:
-        cols = ["algorithm", "task", "seeds", "pass@1", "pass@1_ci95", "base_pass@1", "delta_pass@1", "budget_spent",
-                "wall_seconds"]
+        cols = ["algorithm", "task", "seeds", "pass@1", "pass@1_ci95", "delta_pass@1", "steps", "updates", "clip_frac",
+                "kl_old", "budget_spent", "wall_seconds"]
         typer.echo(result.table[cols].to_string(index=False))
     typer.echo(f"leaderboard: {result.out_dir / 'leaderboard.csv'}")
     if result.failed:
@@ -147,6 +147,21 @@ def leaderboard_cmd(results_dir: Path = typer.Argument(..., help="a suite's resu
     if table.empty:
         raise UserError(f"{results_dir} holds no finished run (runs/*/DONE)")
     typer.echo(table.to_string(index=False))
+
+
+@app.command("compare")
+def compare_cmd(results_dir: Path = typer.Argument(..., help="a suite's results directory"),
+                baseline: str = typer.Option(..., "--baseline", help="the row every other row is compared with, e.g. grpo"),
+                resamples: int = typer.Option(10_000, "--resamples", min=100, help="bootstrap resamples")):
+    """Paired comparisons with a baseline: Δ pass@1 over (seed × problem) with a bootstrap interval, Holm-corrected
+    p-values, probability of improvement and IQM; writes comparisons.csv and .md."""
+    from harness import comparison
+
+    if not results_dir.is_dir():
+        raise UserError(f"results directory {results_dir} not found")
+    table = comparison.write(results_dir, baseline, resamples=resamples)
+    typer.echo(comparison.to_markdown(table))
+    typer.echo(f"comparisons: {results_dir / 'comparisons.csv'}")
 
 
 @app.command("publish")

@@ -137,6 +137,19 @@ class Train(Strict):
     parallel: Literal["ddp", "fsdp"] = Field("ddp", description="under torchrun: DDP keeps a whole model per process; "
                                               "FSDP splits weights, gradients and optimizer state over them (large "
                                               "models). Not part of the config hash: the update is the same")
+    # Settings every algorithm of the suite shares (an algorithm's own explicit value still wins):
+    trust_region: Literal["scaled", "paper"] = Field("scaled", description="scaled: one rule for every unit, "
+                                                      "ε = ε₁/√|u| for a unit whose ratio is a mean of |u| token "
+                                                      "log-ratios (ε₁·√|u| for a sum); paper: each method's published ε")
+    eps_low: float = Field(0.2, gt=0, lt=1, description="token-level ε₁ of the trust region, lower side")
+    eps_high: float = Field(0.2, gt=0, description="token-level ε₁, upper side (DAPO keeps its clip-higher 0.28)")
+    kl_coef: float = Field(0.0, ge=0, description="k3 KL to the reference model for every algorithm (its reference "
+                           "forward is charged to the budget); 0 leaves the reference out")
+
+    def algorithm_settings(self) -> dict[str, Any]:
+        """What the suite sets for every algorithm, unless an algorithm's parameters set it themselves."""
+        return {"trust_region": self.trust_region, "eps_low": self.eps_low, "eps_high": self.eps_high,
+                "kl_coef": self.kl_coef}
 
 
 class Eval(Strict):
@@ -206,6 +219,36 @@ class EngineSpec(Strict):
         return {"name": self.name, **self.options} if self.options else self.name
 
 
+class Tune(Strict):
+    """Equal tuning effort: every algorithm setting gets the same grid (the same number of trials),
+    each trial trained under the suite's budget and scored on the train task's validation split; the
+    best value per setting, by `criterion`, is used for the final runs on the eval split."""
+
+    grid: dict[str, list[Any]] = Field(min_length=1, description="hyper-parameter → values: a train field "
+                                       "(lr, updates_per_batch, ...) or a parameter of every algorithm of the suite")
+    criterion: Literal["auc_pass@1", "pass@1"] = Field("auc_pass@1", description="auc_pass@1: mean validation "
+                                                       "pass@1 over the budget axis; pass@1: at the end of the budget")
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="seeds of each trial, averaged")
+
+    @field_validator("grid")
+    @classmethod
+    def grid_values(cls, v):
+        for key, values in v.items():
+            if not values:
+                raise ValueError(f"tune.grid.{key}: give at least one value, e.g. [1.0e-4, 3.0e-4]")
+            if len({json.dumps(x, sort_keys=True) for x in values}) < len(values):
+                raise ValueError(f"tune.grid.{key}: {values} repeats a value")
+            if key in ("grad_accumulation", "parallel"):
+                raise ValueError(f"tune.grid.{key}: does not change the update, nothing to tune")
+            if key in Train.model_fields:
+                for value in values:
+                    try:
+                        Train.model_validate({key: value})
+                    except ValidationError as e:
+                        raise ValueError(f"tune.grid.{key}: {value!r}: {e.errors()[0]['msg']}") from None
+        return v
+
+
 class Suite(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     model: ModelSpec = ModelSpec()
@@ -218,6 +261,9 @@ class Suite(Strict):
     eval: Eval = Eval()
     engine: EngineSpec = EngineSpec()
     executor: Executor = Executor()
+    tune: Tune | None = None
+    baseline: str | None = Field(None, description="a row (algorithm setting) every other row is compared with: "
+                                 "paired differences, bootstrap intervals, Holm-corrected p-values (comparisons.csv)")
 
     @field_validator("algorithms", mode="before")
     @classmethod
@@ -232,6 +278,8 @@ class Suite(Strict):
     @classmethod
     def sweeps_are_lists_of_distinct_values(cls, v):
         for name, params in v.items():
+            if not isinstance(params.get("algorithm", name), str):
+                raise ValueError(f"{name}.algorithm: name one registered algorithm, e.g. algorithm: grpo")
             for key, values in params.items():
                 if isinstance(values, list) and not values:
                     raise ValueError(f"{name}.{key}: a sweep needs at least one value, e.g. [2, 4]")
@@ -248,16 +296,26 @@ class Suite(Strict):
             raise ValueError(f"seeds {v} repeat a seed; each seed is one run")
         return v
 
+    @model_validator(mode="after")
+    def baseline_is_a_row(self):
+        if self.baseline is not None:
+            labels = list(dict.fromkeys(run.label for run in runs_of(self)))
+            if self.baseline not in labels:
+                raise ValueError(f"baseline {self.baseline!r} is not a row of this suite; rows: {', '.join(labels)}")
+        return self
+
 
 class RunSpec(Strict):
     """One (algorithm setting × train task × seed) of a suite, fully resolved."""
 
     suite: str
-    algorithm: str
-    params: dict[str, Any]
-    label: str  # algorithm plus its swept parameters, e.g. mpo_k4: the leaderboard row name
+    algorithm: str  # the registered name
+    params: dict[str, Any]  # the setting's own parameters (the suite's shared ones are in `train`)
+    label: str  # the setting's name plus its swept parameters, e.g. mpo_k4: the leaderboard row name
     task: str
     seed: int
+    split: Literal["eval", "validation"] = "eval"  # validation: a tuning trial, scored on the train task's
+    tuned: dict[str, Any] = Field(default_factory=dict)  # values the tuning protocol chose for this setting
     model: ModelSpec
     tasks: TaskSpec
     budget: Budget
@@ -316,15 +374,51 @@ def sweep_label(name: str, params: dict[str, Any], swept: set[str]) -> str:
     return "_".join(str(p) for p in parts)
 
 
-def runs_of(suite: Suite) -> list[RunSpec]:
-    runs = []
+def settings_of(suite: Suite) -> list[tuple[str, str, dict[str, Any]]]:
+    """(label, registered algorithm, parameters) of every row: `mpo: {k: [2, 4]}` gives mpo_k2 and mpo_k4;
+    `grpo_kl: {algorithm: grpo, kl_coef: 0.04}` names a setting of a registered algorithm."""
+    rows = []
     for name, params in suite.algorithms.items():
+        params = dict(params)
+        algorithm = params.pop("algorithm", name)
         swept = {k for k, v in params.items() if isinstance(v, list)}
-        for combo in expand_sweep(params):
-            for seed in suite.seeds:
-                runs.append(RunSpec(
-                    suite=suite.name, algorithm=name, params=combo, label=sweep_label(name, combo, swept),
-                    task=suite.tasks.train, seed=seed, model=suite.model, tasks=suite.tasks, budget=suite.budget,
-                    rollout=suite.rollout, train=suite.train, eval=suite.eval, engine=suite.engine,
-                ))
+        rows += [(sweep_label(name, combo, swept), algorithm, combo) for combo in expand_sweep(params)]
+    return rows
+
+
+def with_values(run: RunSpec, values: dict[str, Any]) -> dict[str, Any]:
+    """The RunSpec fields that change when `values` (train fields or algorithm parameters) are applied."""
+    train = {k: v for k, v in values.items() if k in Train.model_fields}
+    params = {k: v for k, v in values.items() if k not in train}
+    return {"train": run.train.model_copy(update=train), "params": {**run.params, **params}}
+
+
+def runs_of(suite: Suite, chosen: dict[str, dict[str, Any]] | None = None) -> list[RunSpec]:
+    """The final runs; `chosen` holds the tuned values per row label."""
+    runs = []
+    for label, algorithm, params in settings_of(suite):
+        for seed in suite.seeds:
+            run = RunSpec(suite=suite.name, algorithm=algorithm, params=params, label=label, task=suite.tasks.train,
+                          seed=seed, model=suite.model, tasks=suite.tasks, budget=suite.budget, rollout=suite.rollout,
+                          train=suite.train, eval=suite.eval, engine=suite.engine)
+            if chosen and label in chosen:
+                run = run.model_copy(update={**with_values(run, chosen[label]), "tuned": chosen[label]})
+            runs.append(run)
     return runs
+
+
+def tuning_runs(suite: Suite) -> list[tuple[str, RunSpec]]:
+    """(row label, trial) for every grid point of every row, on the tuning seeds, scored on the train
+    task's validation split."""
+    if suite.tune is None:
+        return []
+    grid = suite.tune.grid
+    trials = []
+    for run in runs_of(suite.model_copy(update={"seeds": suite.tune.seeds})):
+        for values in expand_sweep({k: list(v) for k, v in grid.items()}):
+            trials.append((run.label, run.model_copy(update={
+                **with_values(run, values), "split": "validation", "tuned": values,
+                "label": sweep_label(run.label, values, set(values)),
+                "tasks": run.tasks.model_copy(update={"eval": [run.task]}),
+            })))
+    return trials

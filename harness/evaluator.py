@@ -14,9 +14,9 @@ from harness.policy import encode_prompt
 
 
 def evaluate(engine, tokenizer, task, *, n: int, ks: list[int], limit: int | None, temperature: float,
-             max_new_tokens: int, seed: int) -> tuple[list[dict], dict]:
-    """Per-sample records and a summary row for `task`'s eval problems."""
-    problems = task.eval_problems(limit)
+             max_new_tokens: int, seed: int, split: str = "eval") -> tuple[list[dict], dict]:
+    """Per-sample records and a summary row for `task`'s eval (or validation) problems."""
+    problems = task.eval_problems(limit) if split == "eval" else task.validation_problems(limit)
     prompts = [encode_prompt(tokenizer, p.prompt, p.chat) for p in problems]
     params = SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature)
     groups = engine.generate(prompts, n, params, seed)

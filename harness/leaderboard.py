@@ -22,7 +22,10 @@ OVERALL = "overall"
 # measured, not computed from the seeds: they differ between any two executions of the same run
 TIMINGS = ["wall_seconds", "train_seconds", "gpu_seconds"]
 CONSTANT = ["algorithm_name", "algorithm_version", "task_version", "scorer_version", "budget_unit", "budget_limit",
-            "updates_per_batch", "engine"]
+            "updates_per_batch", "trust_region", "kl_coef", "tuned", "engine"]
+# how each row trained, averaged over seeds: a row that differs here is in a different regime
+TRAINING = ["steps", "updates", "clip_frac", "kl_old", "kl_ref", "trained_tokens", "generated_tokens",
+            "monte_carlo_share", "budget_spent", "flops"]
 
 
 def ci95(values, axis: int = 0):
@@ -51,20 +54,22 @@ def area_under_curve(curve: list[dict], task: str) -> float:
     return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2) / x[-1])
 
 
-def summaries(results_dir: Path) -> list[dict]:
-    """summary.json of every finished run (runs/*/DONE)."""
-    return [json.loads((done.parent / "summary.json").read_text()) for done in sorted(Path(results_dir).glob("runs/*/DONE"))]
+def summaries(results_dir: Path, run_ids: list[str] | None = None) -> list[dict]:
+    """summary.json of every finished run (runs/*/DONE), or of those among `run_ids`."""
+    found = [json.loads((done.parent / "summary.json").read_text()) for done in sorted(Path(results_dir).glob("runs/*/DONE"))]
+    return found if run_ids is None else [s for s in found if s["run_id"] in set(run_ids)]
 
 
-def run_rows(results_dir: Path) -> pd.DataFrame:
+def run_rows(results_dir: Path, run_ids: list[str] | None = None) -> pd.DataFrame:
     """One row per finished run and eval task."""
     rows = []
-    for summary in summaries(results_dir):
+    for summary in summaries(results_dir, run_ids):
         curve = summary.get("curve") or [{"budget_fraction": 0.0, "eval": summary["base_eval"]},
                                          {"budget_fraction": summary["budget_fraction"], "eval": summary["eval"]}]
         for task, ev in summary["eval"].items():
             base = summary["base_eval"][task]
             row = {k: v for k, v in summary.items() if not isinstance(v, (dict, list))}
+            row["tuned"] = json.dumps(summary.get("tuned") or {}, sort_keys=True) if summary.get("tuned") else ""
             row.update({k: v for k, v in ev.items() if k.startswith(("pass@", "maj@")) or k == "mean_length"})
             row.update({"task": task, "task_version": ev["task_version"], "scorer_version": ev.get("scorer_version", ""),
                         "base_pass@1": base["pass@1"], "delta_pass@1": ev["pass@1"] - base["pass@1"],
@@ -88,14 +93,13 @@ def with_overall(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([runs, overall.reset_index()], ignore_index=True)
 
 
-def build(results_dir: Path) -> pd.DataFrame:
-    runs = run_rows(results_dir)
+def build(results_dir: Path, run_ids: list[str] | None = None) -> pd.DataFrame:
+    runs = run_rows(results_dir, run_ids)
     if runs.empty:
         return runs
     runs = with_overall(runs)
     metrics = metric_columns(runs)
-    numeric = metrics + ["mean_length", "budget_spent", "generated_tokens", "flops", "steps"] + \
-        [c for c in TIMINGS if c in runs.columns]
+    numeric = metrics + ["mean_length"] + [c for c in TRAINING + TIMINGS if c in runs.columns]
     grouped = runs.groupby(KEYS, sort=True)
     table = grouped[numeric].mean()
     for col in metrics:
@@ -105,6 +109,12 @@ def build(results_dir: Path) -> pd.DataFrame:
     present = [c for c in CONSTANT if c in runs.columns]
     table[present] = grouped[present].first()
     table = table.reset_index().rename(columns={"label": "algorithm"})
+    tuning_file = Path(results_dir) / "tuning.csv"
+    if tuning_file.is_file():  # the price of tuning, per setting
+        from harness.tuning import cost
+
+        spent = cost(pd.read_csv(tuning_file)).drop(columns="tuned")
+        table = table.merge(spent, on="algorithm", how="left")
     first = ["algorithm", "train_task", "task", "seeds", "n_seeds"]
     for col in ["pass@1", "base_pass@1", "delta_pass@1"] + [m for m in metrics if m not in ("pass@1", "base_pass@1", "delta_pass@1")]:
         first += [col, f"{col}_ci95"]
@@ -114,16 +124,17 @@ def build(results_dir: Path) -> pd.DataFrame:
     return table[ordered]
 
 
-def write(results_dir: Path) -> pd.DataFrame:
-    """leaderboard.csv, leaderboard.md and curves.png from the run files of `results_dir`."""
+def write(results_dir: Path, run_ids: list[str] | None = None) -> pd.DataFrame:
+    """leaderboard.csv, leaderboard.md and curves.png from the run files of `results_dir` (only those of
+    `run_ids` when given: the runs of the suite being run, never others left in the folder)."""
     from harness.curves import plot_curves
 
-    table = build(results_dir)
+    table = build(results_dir, run_ids)
     if not table.empty:
         results_dir = Path(results_dir)
         atomic.write_text(results_dir / "leaderboard.csv", table.to_csv(index=False, float_format="%.6g"))
         atomic.write_text(results_dir / "leaderboard.md", to_markdown(table) + "\n")
-        plot_curves(summaries(results_dir), results_dir, results_dir / "curves.png")
+        plot_curves(summaries(results_dir, run_ids), results_dir, results_dir / "curves.png")
     return table
 
 
@@ -133,12 +144,22 @@ def to_markdown(table: pd.DataFrame) -> str:
         half = row.get(f"{col}_ci95", float("nan"))
         return f"{value:.3f} ± {half:.3f}" if np.isfinite(half) else f"{value:.3f}"
 
+    def number(value, spec):
+        return format(value, spec) if isinstance(value, (int, float)) and np.isfinite(value) else ""
+
     metrics = ["pass@1", "delta_pass@1"] + [c for c in table.columns if c.startswith(("pass@", "maj@"))
                                               and not c.endswith("_ci95") and c != "pass@1"] + ["auc_pass@1"]
-    header = ["algorithm", "task", "seeds", *metrics, "budget_spent", "updates_per_batch", "config_hash"]
+    regime = [("steps", ".0f"), ("updates", ".0f"), ("clip_frac", ".3f"), ("kl_old", ".2e"), ("trained_tokens", ".3g"),
+              ("budget_spent", ".4g")]
+    regime = [(c, spec) for c, spec in regime if c in table.columns]
+    header = ["algorithm", "task", "seeds", *metrics, *(c for c, _ in regime), "updates_per_batch", "trust_region",
+              "tuned", "config_hash"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in table.iterrows():
         cells = [row["algorithm"], row["task"], row["seeds"], *(cell(row, m) for m in metrics),
-                 f"{row['budget_spent']:.4g}", str(row["updates_per_batch"]), row["config_hash"]]
-        lines.append("| " + " | ".join(map(str, cells)) + " |")
-    return "\n".join(lines) + "\n\nMean over seeds ± half-width of the 95 % t-interval (none with one seed)."
+                 *(number(row[c], spec) for c, spec in regime), str(row["updates_per_batch"]),
+                 row.get("trust_region", ""), row.get("tuned", ""), row["config_hash"]]
+        lines.append("| " + " | ".join("" if isinstance(c, float) and not np.isfinite(c) else str(c) for c in cells) + " |")
+    return "\n".join(lines) + ("\n\nMean over seeds ± half-width of the 95 % t-interval (none with one seed). steps, updates, "
+                               "clip_frac (mean over updates), kl_old (KL to the sampling policy) and trained tokens "
+                               "show how each row trained under the same budget.")

@@ -42,8 +42,17 @@ def _construct(registry: Registry, name: str, params: dict):
         raise UserError(f"{registry.kind} {name!r}: {e}") from None
 
 
-def make_algorithm(name: str, params: dict):
-    return _construct(ALGORITHMS, name, params)
+def make_algorithm(name: str, params: dict, shared: dict | None = None):
+    """The algorithm `name` with `params`; `shared` (the suite's settings for every algorithm: trust
+    region, ε₁, KL) fills the fields the algorithm has and `params` does not set."""
+    cls = ALGORITHMS.get(name)
+    fields = {f.name for f in dataclasses.fields(cls) if f.init} if dataclasses.is_dataclass(cls) else set()
+    return _construct(ALGORITHMS, name, {**{k: v for k, v in (shared or {}).items() if k in fields}, **params})
+
+
+def algorithm_of(run):
+    """The algorithm a run trains with: its setting's parameters over the suite's shared settings."""
+    return make_algorithm(run.algorithm, run.params, run.train.algorithm_settings())
 
 
 def make_task(name: str, params: dict):

@@ -26,7 +26,7 @@ from harness.config import RunSpec
 from harness.embedded import load_checkpoint, save_checkpoint
 from harness.errors import UserError
 from harness.evaluator import evaluate
-from harness.plugins import make_algorithm, make_engine, task_of
+from harness.plugins import algorithm_of, make_engine, task_of
 from harness.trainer import Trainer
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def execute_run(run: RunSpec, out_dir: Path, base_dir: Path, threads: int | None
     tokenizer, model = load_checkpoint(base_dir)
     model.to(distributed.device())
     engine = make_engine(run.engine, model, tokenizer)
-    algorithm = make_algorithm(run.algorithm, run.params)
+    algorithm = algorithm_of(run)
     budget = Budget(run.budget.unit, run.budget.limit, sum(p.numel() for p in model.parameters()))
 
     def report(row: dict) -> None:
@@ -76,11 +76,13 @@ def execute_run(run: RunSpec, out_dir: Path, base_dir: Path, threads: int | None
         curve.evaluate(len(metrics))
     save_checkpoint(model, tokenizer, run_dir / "checkpoints" / f"step_{len(metrics):06d}")
     wall = curve.wall_seconds()
+    params = algorithm.params()
     summary = {
         "run_id": run.run_id, "label": run.label, "algorithm_name": run.algorithm, "algorithm_version": type(algorithm).version,
-        "params": algorithm.params(), "train_task": run.task, "seed": run.seed, "config_hash": run.config_hash(),
+        "params": params, "trust_region": params.get("trust_region", ""), "kl_coef": params.get("kl_coef", 0.0),
+        "train_task": run.task, "split": run.split, "tuned": run.tuned, "seed": run.seed, "config_hash": run.config_hash(),
         "updates_per_batch": 1 if algorithm.on_policy_only else run.train.updates_per_batch, "engine": run.engine.name,
-        "steps": len(metrics), "n_params": budget.n_params, **budget.snapshot(), "wall_seconds": wall,
+        "steps": len(metrics), **training_means(metrics), "n_params": budget.n_params, **budget.snapshot(), "wall_seconds": wall,
         "train_seconds": train_seconds, "gpu_seconds": wall * gpus_used(model) * distributed.world(),
         "data_parallel": distributed.world(), "git_commit": environment.git_commit(), "host": platform.node(),
         "base_eval": curve.points[0]["eval"], "eval": curve.points[-1]["eval"], "curve": curve.points,
@@ -146,6 +148,16 @@ class Curve:
         self.points.append({"step": step, "budget_spent": budget.spent, "budget_fraction": budget.fraction, "eval": scores})
 
 
+def training_means(metrics: list[dict]) -> dict:
+    """What a leaderboard row shows of how a run trained: updates made, and the mean clip fraction and
+    KL to the sampler (and to the reference) over its updates — a row differing here is a different regime."""
+    out = {"updates": int(sum(row["updates"] for row in metrics))}
+    for key in ("clip_frac", "kl_old", "kl_ref"):
+        values = [row[key] for row in metrics if key in row]
+        out[key] = float(sum(values) / len(values)) if values else float("nan")
+    return out
+
+
 def gpus_used(model) -> int:
     return 1 if next(model.parameters()).is_cuda else 0
 
@@ -153,13 +165,15 @@ def gpus_used(model) -> int:
 def run_eval(engine, tokenizer, task, run: RunSpec) -> tuple[list[dict], dict]:
     cfg = run.eval
     return evaluate(engine, tokenizer, task, n=cfg.n, ks=cfg.k, limit=cfg.limit, temperature=cfg.temperature,
-                    max_new_tokens=cfg.max_new_tokens or run.rollout.max_new_tokens, seed=run.seed)
+                    max_new_tokens=cfg.max_new_tokens or run.rollout.max_new_tokens, seed=run.seed, split=run.split)
 
 
 def evaluate_cached(engine, tokenizer, task, run: RunSpec, base_dir: Path, cache: Path, run_dir: Path) -> dict:
-    """The base model's score, computed once per (base, task, eval settings, seed) and shared by runs."""
-    key = hashlib.sha256(json.dumps([str(base_dir), task.name, task.version, repr(task), run.eval.model_dump(),
-                                     run.rollout.max_new_tokens, run.seed]).encode()).hexdigest()[:12]
+    """The base model's score, computed once per (base, task and scorer, split, eval settings, engine, seed)
+    and shared by runs."""
+    key = hashlib.sha256(json.dumps([str(base_dir), task.name, task.version, getattr(task, "scorer", ""), repr(task),
+                                     run.split, run.eval.model_dump(), run.rollout.max_new_tokens,
+                                     run.engine.model_dump(mode="json"), run.seed]).encode()).hexdigest()[:12]
     summary_path, records_path = cache / f"{task.name}-{key}.json", cache / f"{task.name}-{key}.jsonl"
     if summary_path.exists() and records_path.exists():
         summary = json.loads(summary_path.read_text())

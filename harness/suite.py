@@ -13,11 +13,11 @@ from pathlib import Path
 
 import yaml
 
-from harness import atomic, distributed, leaderboard
-from harness.config import EmbeddedModel, Executor, RunSpec, Suite, runs_of
+from harness import atomic, comparison, distributed, leaderboard, tuning
+from harness.config import EmbeddedModel, Executor, RunSpec, Suite, runs_of, tuning_runs
 from harness.embedded import base_checkpoint
 from harness.errors import UserError
-from harness.plugins import engine_class, make_algorithm, task_of
+from harness.plugins import algorithm_of, engine_class, task_of
 from harness.progress import SuiteProgress
 from harness.run import execute_run
 from harness.trainer import TrainingDiverged
@@ -42,8 +42,15 @@ def check_names(suite: Suite) -> list[RunSpec]:
         task_of(name, suite.tasks)
     engine_class(suite.engine)
     runs = runs_of(suite)
-    for run in runs:
-        make_algorithm(run.algorithm, run.params)
+    algorithms = {run.label: algorithm_of(run) for run in runs}
+    if suite.tune is not None:
+        tuning.check_grid(suite, algorithms)
+        for _, trial in tuning_runs(suite):
+            algorithm_of(trial)  # every grid value is a valid parameter
+        try:
+            task_of(suite.tasks.train, suite.tasks).validation_problems(1)
+        except ValueError as e:
+            raise UserError(f"tune: the train task {suite.tasks.train!r} has no validation split to tune on ({e})") from None
     return runs
 
 
@@ -68,14 +75,36 @@ def run_suite(suite: Suite, out_dir: Path, cache_dir: Path, progress: bool | Non
     distributed.barrier()
     if not main:
         base_dir, reused = resolve_base(suite, cache_dir)  # cached by the main process
-    skipped = [run.run_id for run in runs if (out_dir / "runs" / run.run_id / "DONE").exists()]
-    for run_id in skipped:
-        log.info("%s finished earlier, skipping", run_id)
-    pending = [run for run in runs if run.run_id not in skipped]
-    with SuiteProgress(len(runs), done=len(skipped), enabled=progress) as bars:
-        finished, failed = EXECUTORS[suite.executor.kind](pending, out_dir, base_dir, suite.executor, bars)
-    table = leaderboard.write(out_dir) if main else leaderboard.build(out_dir)
+    trials = [trial for _, trial in tuning_runs(suite)]
+    with SuiteProgress(len(trials) + len(runs), enabled=progress) as bars:
+        finished, skipped, failed = [], [], {}
+        if trials:  # equal tuning effort first: the chosen values define the final runs
+            log.info("tuning: %d trials on the validation split of %s", len(trials), suite.tasks.train)
+            execute(suite, trials, out_dir / tuning.TUNE_DIR, base_dir, bars, finished, skipped, failed)
+            chosen, table = tuning.choose(suite, tuning_runs(suite), out_dir / tuning.TUNE_DIR)
+            if main:
+                atomic.write_text(out_dir / "tuning.csv", table.to_csv(index=False, float_format="%.6g"))
+            runs = [run for run in runs_of(suite, chosen) if run.label in chosen]
+        execute(suite, runs, out_dir, base_dir, bars, finished, skipped, failed)
+    ids = [run.run_id for run in runs]
+    table = leaderboard.write(out_dir, ids) if main else leaderboard.build(out_dir, ids)
+    if main and suite.baseline is not None and not table.empty:
+        comparison.write(out_dir, suite.baseline, ids)
     return SuiteResult(out_dir, base_dir, reused, finished, skipped, failed, table)
+
+
+def execute(suite: Suite, runs: list[RunSpec], out_dir: Path, base_dir: Path, bars: SuiteProgress,
+            finished: list[str], skipped: list[str], failed: dict[str, str]) -> None:
+    """Hand the unfinished `runs` to the suite's executor; finished ones are skipped."""
+    done = [run.run_id for run in runs if (out_dir / "runs" / run.run_id / "DONE").exists()]
+    for run_id in done:
+        log.info("%s finished earlier, skipping", run_id)
+        bars.run_ended()
+    ran, broke = EXECUTORS[suite.executor.kind]([r for r in runs if r.run_id not in done], out_dir, base_dir,
+                                                suite.executor, bars)
+    finished += ran
+    skipped += done
+    failed.update(broke)
 
 
 def run_locally(runs: list[RunSpec], out_dir: Path, base_dir: Path, executor: Executor,

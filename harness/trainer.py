@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import logging
 import random
 from dataclasses import dataclass
@@ -53,14 +54,32 @@ class Rollout:
         return self.problems, self.prompts, self.generations, self.scores
 
 
+class RandomStreams:
+    """Common random numbers: one seeded stream per source of randomness, so that for one seed every
+    algorithm draws the same prompt sequence and sampling seeds step for step, whatever else it draws
+    (DAPO's refills, SPO's Monte-Carlo continuations)."""
+
+    NAMES = ("prompts", "sampling", "refill", "montecarlo")
+
+    def __init__(self, seed):
+        for name in self.NAMES:
+            setattr(self, name, random.Random(f"{seed}-{name}"))
+
+    def state(self) -> dict:
+        return {name: getattr(self, name).getstate() for name in self.NAMES}
+
+    def restore(self, state: dict) -> None:
+        for name in self.NAMES:
+            getattr(self, name).setstate(state[name])
+
+
 class Trainer:
     def __init__(self, *, model, tokenizer, engine, task, algorithm, rollout_cfg, train_cfg, budget: Budget,
                  seed: int, on_step: Callable[[dict], None] | None = None):
         self.model, self.tokenizer, self.engine, self.task, self.algorithm = model, tokenizer, engine, task, algorithm
         self.rollout_cfg, self.train_cfg, self.budget = rollout_cfg, train_cfg, budget
         self.world = distributed.world()
-        # each data-parallel process samples its own prompts; one process keeps the plain seed
-        self.rng = random.Random(seed if self.world == 1 else f"{seed}-rank{distributed.rank()}")
+        self.streams = RandomStreams(seed if self.world == 1 else f"{seed}-rank{distributed.rank()}")
         self.torch_gen = torch.Generator().manual_seed(seed)
         self.reference = copy.deepcopy(model).eval().requires_grad_(False) if algorithm.kl_coef > 0 else None
         # data parallel when launched under torchrun (or any initialised process group): each process
@@ -85,9 +104,9 @@ class Trainer:
         self.params = SamplingParams(rollout_cfg.max_new_tokens, rollout_cfg.temperature, rollout_cfg.top_p)
 
     # --- rollouts -------------------------------------------------------------------------
-    def sample(self, problems: list, n: int) -> Rollout:
+    def sample(self, problems: list, n: int, seeds: random.Random) -> Rollout:
         prompts = [encode_prompt(self.tokenizer, p.prompt, p.chat) for p in problems]
-        groups = self.engine.generate(prompts, n, self.params, self.rng.randrange(2**31))
+        groups = self.engine.generate(prompts, n, self.params, seeds.randrange(2**31))
         gens = [g for group in groups for g in group]
         self.budget.charge(generated=sum(len(g.response_ids) for g in gens),
                            forwarded=sum(len(g.prompt_ids) for g in gens))
@@ -126,8 +145,13 @@ class Trainer:
         cfg = self.rollout_cfg
         need = self.prompts_per_step * cfg.samples_per_prompt  # this process's share
         kept, sampled = Rollout([], [], [], []), []
-        for _ in range(self.algorithm.sampling_rounds()):
-            rollout = self.sample(self.task.train_problems(self.prompts_per_step, self.rng), cfg.samples_per_prompt)
+        for round_ in range(self.algorithm.sampling_rounds()):
+            # refills draw from their own stream: the main prompt sequence stays step-aligned across algorithms
+            prompts, seeds = (self.streams.prompts, self.streams.sampling) if round_ == 0 else (self.streams.refill,) * 2
+            rollout = self.sample(self.task.train_problems(self.prompts_per_step, prompts), cfg.samples_per_prompt, seeds)
+            if round_ == 0:  # a digest of the step's prompts: common random numbers are checkable in metrics.jsonl
+                ids = "".join(p.id for p in rollout.problems[:: cfg.samples_per_prompt])
+                self.last_prompts = hashlib.sha1(ids.encode()).hexdigest()[:12]
             sampled.extend(rollout.scores)
             for g in range(self.prompts_per_step):
                 rows = slice(g * cfg.samples_per_prompt, (g + 1) * cfg.samples_per_prompt)
@@ -164,7 +188,7 @@ class Trainer:
             starts = [rollout.prompts[r] + rollout.generations[r].response_ids[:cut] for r, cut in prefixes]
             longest = limit - min(cut for _, cut in prefixes)
             params = SamplingParams(longest, self.params.temperature, self.params.top_p)
-            groups = self.engine.generate(starts, n, params, self.rng.randrange(2**31))
+            groups = self.engine.generate(starts, n, params, self.streams.montecarlo.randrange(2**31))
             problems, texts = [], []
             for (r, cut), group in zip(prefixes, groups):
                 head = rollout.generations[r].response_ids[:cut]
@@ -172,7 +196,7 @@ class Trainer:
                 for g in group:
                     # the continuation stops where the response would have, and nothing follows an EOS
                     tail = [] if ended else g.response_ids[: limit - cut]
-                    self.budget.charge(generated=len(g.response_ids), forwarded=len(g.prompt_ids))
+                    self.budget.charge(generated=len(g.response_ids), forwarded=len(g.prompt_ids), monte_carlo=True)
                     problems.append(rollout.problems[r])
                     texts.append(self.tokenizer.decode(head + tail, skip_special_tokens=True))
             rewards = torch.tensor([s.reward for s in self.task.score_many(problems, texts)], dtype=torch.float32)
@@ -183,7 +207,8 @@ class Trainer:
     def step(self, step: int) -> dict:
         rollout, sampled = self.collect()
         # reward and pass rate over everything sampled, so a filtering algorithm is not flattered
-        seen = {"reward": float(np.mean([s.reward for s in sampled])), "pass_rate": float(np.mean([s.correct for s in sampled]))}
+        seen = {"reward": float(np.mean([s.reward for s in sampled])), "pass_rate": float(np.mean([s.correct for s in sampled])),
+                "prompts": self.last_prompts}
         if not rollout.generations:  # every group was filtered out: the rollouts still cost budget
             return {"step": step, **seen, "loss": 0.0, "updates": 0, "groups": 0, **self.budget.snapshot()}
         batch = self.algorithm.prepare(self.to_batch(rollout, self.rollout_cfg.samples_per_prompt),
@@ -279,19 +304,19 @@ class Trainer:
     def state_dict(self) -> dict:
         """Everything besides the weights that the next step depends on, so a resumed run repeats
         exactly: with data parallelism, every process's sampling streams (a collective: all call it)."""
-        streams = distributed.all_gather_objects((self.rng.getstate(), self.torch_gen.get_state()))
+        streams = distributed.all_gather_objects((self.streams.state(), self.torch_gen.get_state()))
         return {"optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(), "streams": streams,
                 "budget": self.budget.state(), "metrics": self.metrics}
 
     def load_state_dict(self, state: dict) -> None:
-        streams = state.get("streams") or [(state["rng"], state["torch_gen"])]  # or saved before per-process streams
+        streams = state["streams"]
         if len(streams) != self.world:
             raise UserError(f"this run was saved by {len(streams)} data-parallel process(es); resume it with as many "
                             f"(torchrun --nproc_per_node {len(streams)}), or delete its resume.pt to restart it")
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
-        rng, generator = streams[distributed.rank()]
-        self.rng.setstate(rng)
+        rngs, generator = streams[distributed.rank()]
+        self.streams.restore(rngs)
         self.torch_gen.set_state(generator)
         self.budget.restore(state["budget"])
         self.metrics = list(state["metrics"])

@@ -1,0 +1,111 @@
+"""The fair-comparison protocol end to end through the CLI: common random numbers, the regime columns
+of every row, equal tuning on a validation split."""
+
+import json
+
+import pandas as pd
+import pytest
+import yaml
+
+from tasks.arith import Arith
+from tests.conftest import ROOT
+from tests.test_cli_errors import cli_in_process
+
+
+def suite_file(tmp_path, **changes):
+    suite = yaml.safe_load((ROOT / "suites" / "smoke.yaml").read_text())
+    suite.update(changes)
+    path = tmp_path / f"{suite['name']}.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    return path
+
+
+def metrics(out, prefix):
+    (run,) = [r for r in (out / "runs").iterdir() if r.name.startswith(prefix + "-")]
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()], run
+
+
+@pytest.fixture(scope="module")
+def family(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("crn")
+    path = suite_file(tmp, name="crn", seeds=[0, 1], baseline="grpo", budget={"flops": 4.0e9},
+                      algorithms={"grpo": {}, "gspo": {}, "dapo": {}, "spo_segment": {"mc_samples": 2},
+                                  "grpo_kl": {"algorithm": "grpo", "kl_coef": 0.04}},
+                      train={"lr": 1.0e-3, "updates_per_batch": 2})
+    return tmp / "out", path, tmp
+
+
+def run(capsys, monkeypatch, path, out, cache):
+    code, err = cli_in_process(capsys, monkeypatch, "run", str(path), "--out", str(out), "--cache", str(cache))
+    assert code in (0, None), err
+
+
+def test_common_random_numbers_and_regime_columns(family, capsys, monkeypatch):
+    out, path, tmp = family
+    run(capsys, monkeypatch, path, out, tmp / "cache")
+    prompts, base = {}, {}
+    for label in ("grpo", "gspo", "dapo", "spo_segment", "grpo_kl"):
+        for seed in (0, 1):
+            rows, run_dir = metrics(out, f"{label}-arith-{seed}")
+            prompts[label, seed] = [r["prompts"] for r in rows]
+            # the same eval seeds for every row: one base evaluation per seed
+            base.setdefault(seed, set()).add((run_dir / "eval" / "step_000000-arith.jsonl").read_text())
+    assert [len(texts) for texts in base.values()] == [1, 1]
+    for seed in (0, 1):
+        n = min(len(prompts[label, seed]) for label in ("grpo", "gspo", "dapo", "spo_segment", "grpo_kl"))
+        assert n >= 3
+        # every algorithm — DAPO refilling, SPO drawing Monte-Carlo continuations — sees the same prompts step for step
+        for label in ("gspo", "dapo", "spo_segment", "grpo_kl"):
+            assert prompts[label, seed][:n] == prompts["grpo", seed][:n], label
+    assert prompts["grpo", 0][:3] != prompts["grpo", 1][:3]  # and another seed sees others
+
+    board = pd.read_csv(out / "leaderboard.csv")
+    for col in ("steps", "updates", "clip_frac", "kl_old", "trained_tokens", "monte_carlo_share", "trust_region", "kl_coef"):
+        assert col in board.columns, col
+    row = board.set_index("algorithm")
+    assert row.loc["grpo", "kl_coef"] == 0 and row.loc["grpo_kl", "kl_coef"] == 0.04  # the suite's KL, and a labelled one
+    assert row.loc["grpo", "updates"] == 2 * row.loc["grpo", "steps"]
+    assert row.loc["spo_segment", "monte_carlo_share"] > 0.2 and row.loc["grpo", "monte_carlo_share"] == 0
+    assert set(row["trust_region"]) == {"scaled"}
+    spent = row["budget_spent"] / row["budget_limit"]
+    assert spent.max() - spent.min() < 0.25  # within one step at this micro budget (the quick suite: see README)
+    comparisons = pd.read_csv(out / "comparisons.csv")  # the suite names a baseline
+    assert set(comparisons["algorithm"]) == {"gspo", "dapo", "spo_segment", "grpo_kl"}
+    assert set(comparisons["seeds"]) == {2}
+
+
+def test_leaderboard_is_built_from_this_suites_runs_only(family, capsys, monkeypatch):
+    out, path, tmp = family
+    edited = suite_file(tmp, name="crn", seeds=[0, 1], budget={"flops": 4.0e9}, algorithms={"grpo": {}},
+                        train={"lr": 1.0e-3, "updates_per_batch": 2})
+    run(capsys, monkeypatch, edited, out, tmp / "cache")
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert list(board["algorithm"]) == ["grpo"]  # the other rows' runs stay on disk, out of this leaderboard
+
+
+def test_tuning_chooses_on_the_validation_split_with_equal_trials(tmp_path, capsys, monkeypatch, caplog):
+    path = suite_file(tmp_path, name="tuned", budget={"flops": 1.0e9}, algorithms={"grpo": {}, "token_pg": {}},
+                      tune={"grid": {"lr": [3.0e-4, 3.0e-3]}, "criterion": "pass@1"},
+                      eval={"n": 2, "k": [1, 2]}, train={"updates_per_batch": 2})
+    out = tmp_path / "out"
+    run(capsys, monkeypatch, path, out, tmp_path / "cache")
+    trials = pd.read_csv(out / "tuning.csv")
+    assert sorted(trials["algorithm"].value_counts().items()) == [("grpo", 2), ("token_pg", 2)]  # the same trials each
+    validation = {p.id for p in Arith(max_start=20, max_operand=9, eval_size=16).validation_problems()}
+    evals = {p.id for p in Arith(max_start=20, max_operand=9, eval_size=16).eval_problems()}
+    for run_id in trials["run_id"]:
+        files = sorted((out / "tune" / "runs" / run_id / "eval").iterdir())
+        scored = {json.loads(line)["problem_id"] for line in files[-1].read_text().splitlines()}
+        assert scored == validation and not scored & evals  # trials never see the eval split
+    board = pd.read_csv(out / "leaderboard.csv").set_index("algorithm")
+    for label in ("grpo", "token_pg"):
+        block = trials[trials["algorithm"] == label]
+        best = block.loc[block["value"].idxmax(), "values"]  # ties: the first grid point
+        assert board.loc[label, "tuned"] == best and board.loc[label, "tuning_trials"] == 2
+        assert board.loc[label, "tuning_budget"] == pytest.approx(block["budget_spent"].sum(), rel=1e-5)
+        (final,) = [r for r in (out / "runs").iterdir() if r.name.startswith(label + "-")]
+        assert yaml.safe_load((final / "config.yaml").read_text())["train"]["lr"] == json.loads(best)["lr"]
+    # tuning runs resume and skip like any run
+    caplog.set_level("INFO")
+    run(capsys, monkeypatch, path, out, tmp_path / "cache")
+    assert caplog.text.count("finished earlier, skipping") == 6
