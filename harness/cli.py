@@ -7,7 +7,6 @@ and the suite carries on, exiting 1 at the end.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -16,20 +15,11 @@ from typing import Optional
 import typer
 
 from harness.errors import UserError
+from harness.logs import quiet_libraries
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark policy-gradient granularity for LLM RL.")
 
 DEFAULT_CACHE = Path(os.environ.get("GRAINBENCH_CACHE", Path.home() / ".cache" / "grainbench"))
-
-
-def quiet_libraries() -> None:
-    main_process = os.environ.get("RANK", "0") == "0"  # under torchrun the others log warnings only
-    logging.basicConfig(level=logging.INFO if main_process else logging.WARNING, format="%(asctime)s %(message)s",
-                        datefmt="%H:%M:%S")
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
 
 
 @app.command()

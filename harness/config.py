@@ -185,6 +185,8 @@ class Executor(Strict):
     cpus_per_run: int | None = Field(None, gt=0, description="CPU threads a run uses (ray: reserves them; default 1 "
                                      "for ray, all cores for local)")
     gpus_per_run: float = Field(0, ge=0, description="GPUs a ray task reserves")
+    workers: int = Field(1, ge=1, description="local: runs at once, each in its own process with cpus_per_run "
+                         "threads (default 1 when workers > 1); a tiny model leaves cores idle in one run's overhead")
 
     @model_validator(mode="before")
     @classmethod
@@ -193,7 +195,7 @@ class Executor(Strict):
 
     @property
     def threads(self) -> int | None:
-        return self.cpus_per_run or (1 if self.kind == "ray" else None)
+        return self.cpus_per_run or (1 if self.kind == "ray" or self.workers > 1 else None)
 
 
 class EngineSpec(Strict):

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def _run_remotely(run: RunSpec, out_dir: str, base_dir: str, threads: int | None, cwd: str) -> str:
     """Body of one Ray task: the driver's working directory (relative data paths), then the run."""
-    from harness.cli import quiet_libraries
+    from harness.logs import quiet_libraries
     from harness.run import execute_run
 
     os.chdir(cwd)

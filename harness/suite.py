@@ -66,8 +66,8 @@ def prepare_out_dir(out_dir: Path) -> None:
 def run_suite(suite: Suite, out_dir: Path, cache_dir: Path, progress: bool | None = None) -> SuiteResult:
     runs = check_names(suite)
     main = distributed.is_main()  # under torchrun every process trains each run; the main one writes
-    if distributed.world() > 1 and suite.executor.kind != "local":
-        raise UserError("under torchrun the processes share each run (data parallel); use executor: local")
+    if distributed.world() > 1 and (suite.executor.kind != "local" or suite.executor.workers > 1):
+        raise UserError("under torchrun the processes share each run (data parallel); use executor: local, workers: 1")
     if main:
         prepare_out_dir(out_dir)
         atomic.write_text(out_dir / "suite.yaml", yaml.safe_dump(suite.model_dump(mode="json"), sort_keys=False))
@@ -109,7 +109,10 @@ def execute(suite: Suite, runs: list[RunSpec], out_dir: Path, base_dir: Path, ba
 
 def run_locally(runs: list[RunSpec], out_dir: Path, base_dir: Path, executor: Executor,
                 bars: SuiteProgress) -> tuple[list[str], dict[str, str]]:
-    """The default executor: one run after another in this process."""
+    """The default executor: one run after another in this process, or `workers` at once in processes
+    of their own (each with `cpus_per_run` threads: the same results as running alone with as many)."""
+    if executor.workers > 1 and len(runs) > 1:
+        return run_in_workers(runs, out_dir, base_dir, executor, bars)
     finished, failed = [], {}
     for i, run in enumerate(runs, 1):
         log.info("[%d/%d] %s", i, len(runs), run.run_id)
@@ -121,6 +124,42 @@ def run_locally(runs: list[RunSpec], out_dir: Path, base_dir: Path, executor: Ex
             log.error("run %s diverged: %s", run.run_id, e)
             failed[run.run_id] = str(e)
         bars.run_ended()
+    return finished, failed
+
+
+def _run_in_worker(run: RunSpec, out_dir: Path, base_dir: Path, threads: int | None) -> str | None:
+    """Body of a local worker process: the run's id, or None when it diverged (logged there)."""
+    from harness.logs import quiet_libraries
+
+    quiet_libraries()
+    try:
+        execute_run(run, out_dir, base_dir, threads=threads)
+        return run.run_id
+    except TrainingDiverged as e:
+        log.error("run %s diverged: %s", run.run_id, e)
+        return None
+
+
+def run_in_workers(runs: list[RunSpec], out_dir: Path, base_dir: Path, executor: Executor,
+                   bars: SuiteProgress) -> tuple[list[str], dict[str, str]]:
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    finished, failed = [], {}
+    context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch thread pools
+    with ProcessPoolExecutor(executor.workers, mp_context=context) as pool:
+        pending = {pool.submit(_run_in_worker, run, out_dir, base_dir, executor.threads): run for run in runs}
+        log.info("running %d runs in %d worker processes (%s threads each)", len(runs), executor.workers, executor.threads)
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                run = pending.pop(future)
+                if future.result() is None:
+                    failed[run.run_id] = "diverged (see the log)"
+                else:
+                    finished.append(run.run_id)
+                    log.info("finished %s", run.run_id)
+                bars.run_ended()
     return finished, failed
 
 

@@ -84,6 +84,21 @@ def test_ray_executor_gives_the_local_leaderboard(tmp_path):
     assert run_metrics(tmp_path / "ray") == run_metrics(tmp_path / "local")
 
 
+def test_local_workers_give_the_leaderboard_of_one_process_with_as_many_threads(tmp_path):
+    cache = str(tmp_path / "cache")
+    runs = {"algorithms": {"grpo": {}, "gspo": {}, "mpo": {"k": [2]}}}
+    alone = suite_file(tmp_path, "alone", executor={"kind": "local", "cpus_per_run": 1}, **runs)
+    workers = suite_file(tmp_path, "workers", executor={"kind": "local", "workers": 2}, **runs)
+    a = grainbench("run", str(alone), "--out", str(tmp_path / "alone"), "--cache", cache)
+    b = grainbench("run", str(workers), "--out", str(tmp_path / "workers"), "--cache", cache)
+    assert a.returncode == 0, a.stderr
+    assert b.returncode == 0, b.stderr
+    assert "running 3 runs in 2 worker processes (1 threads each)" in b.stderr
+    assert len(comparable(tmp_path / "workers")) == 3
+    pd.testing.assert_frame_equal(comparable(tmp_path / "workers"), comparable(tmp_path / "alone"))
+    assert run_metrics(tmp_path / "workers") == run_metrics(tmp_path / "alone")
+
+
 def test_an_interrupted_run_resumes_from_its_last_evaluation(tmp_path, monkeypatch, caplog):
     from harness.config import load_suite
     from harness.run import RESUME

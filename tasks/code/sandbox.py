@@ -165,7 +165,12 @@ def _warm_run(program: Program, timeout_s: float, limits: Limits, report_cap: in
            "cpu": int(timeout_s) + 2, "file_bytes": limits.file_bytes, "output_cap": OUTPUT_CAP,
            "report_cap": report_cap}
     result = server.run(job, timeout_s + 10.0)
-    _servers.give_back(server)
+    if result is not None and result.get("retire"):  # its candidate spawner is gone: a new server next time
+        server.close()
+        if result.get("not_run"):
+            return _warm_run(program, timeout_s, limits, report_cap)
+    else:
+        _servers.give_back(server)
     if result is None:  # the program killed its server (or the server hung): that program failed
         return Verdict("fail", duration_s=time.monotonic() - started, detail="the program brought its sandbox down",
                        mode="bwrap"), b""

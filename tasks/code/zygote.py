@@ -7,8 +7,14 @@ at its wall timeout) every other process in the sandbox's PID namespace is kille
 emptied, so nothing a program leaves behind meets the next one. The sandbox has no capabilities
 and this server is not dumpable, so a program cannot trace it or read its memory.
 
+A program that ships `candidate.py` (a checked solution: see `tasks/code/checking.py`) also gets
+a clean candidate process: not a fork of this server, whose memory has held every job's tests, but
+of a *spawner* forked once at start-up, before any job, which only ever sees candidates' sources.
+The program receives two pipe ends to it as its third and fourth arguments.
+
 Protocol on stdin/stdout: 8-byte length + pickle. In: {"files", "main", "feed", "timeout",
-"report_cap", "output_cap", "cpu", "file_bytes"}; out: {"timed_out", "code", "out", "err", "report"}.
+"report_cap", "output_cap", "cpu", "file_bytes"}; out: {"timed_out", "code", "out", "err", "report",
+"retire"} (retire: the spawner is gone, start a new server).
 """
 
 import os
@@ -17,6 +23,7 @@ import resource
 import select
 import shutil
 import signal
+import socket
 import struct
 import sys
 import time
@@ -30,6 +37,7 @@ for _name in ("typing", "math", "re", "collections", "itertools", "functools", "
 
 SELF = os.getpid()
 PR_SET_DUMPABLE = 4
+SPAWNER = {"pid": None, "socket": None, "alive": False}
 
 
 def _not_dumpable() -> None:
@@ -58,7 +66,7 @@ def _write_message(stream, obj) -> None:
 def _sweep() -> None:
     """Kill every process of this PID namespace but its init (1) and this server, then reap."""
     for _ in range(100):
-        others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, SELF)]
+        others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, SELF, SPAWNER["pid"])]
         if not others:
             break
         for pid in others:
@@ -79,6 +87,8 @@ def _reap() -> None:
             return
         if pid == 0:
             return
+        if pid == SPAWNER["pid"]:
+            SPAWNER["alive"] = False
 
 
 def _empty_tmp() -> None:
@@ -95,7 +105,103 @@ def _empty_tmp() -> None:
                 pass
 
 
+def _become_program(workdir: str, out_w: int, err_w: int, keep: tuple[int, ...], cpu: int, file_bytes: int) -> None:
+    """In a fresh fork: own session and directory, output to the pipes, only the `keep` fds, limits."""
+    os.setsid()
+    os.chdir(workdir)
+    os.dup2(out_w, 1)
+    os.dup2(err_w, 2)
+    low = 3  # close every inherited fd (the server's own pipes above all) but the program's own
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 4096)
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
+
+
+def _run_path(main: str, argv: list[str]) -> None:
+    """Run a program file as __main__ in this process, and leave with its exit status."""
+    try:
+        sys.argv = [main, *argv]
+        sys.stdout = os.fdopen(1, "w", buffering=1)
+        sys.stderr = os.fdopen(2, "w", buffering=1)
+        import runpy
+
+        runpy.run_path(main, run_name="__main__")
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
+
+
+def _spawner(sock: socket.socket) -> None:
+    """The clean parent of candidate processes: forked before any job, it receives a candidate's
+    working directory, limits and pipe ends, and forks the candidate."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # candidates are reaped by the kernel
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)  # the server's protocol pipes are not ours
+    os.dup2(null, 1)
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(sock, 1 << 16, 4)
+        except OSError:
+            os._exit(0)
+        if not data:
+            os._exit(0)
+        request = pickle.loads(data)
+        if os.fork() == 0:
+            try:
+                out_w, err_w, requests_r, replies_w = fds
+                _become_program(request["workdir"], out_w, err_w, (requests_r, replies_w), request["cpu"], request["file_bytes"])
+            except BaseException:
+                os._exit(1)
+            _run_path("candidate.py", [str(requests_r), str(replies_w)])
+        for fd in fds:
+            os.close(fd)
+
+
+def _start_spawner() -> None:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    pid = os.fork()
+    if pid == 0:
+        ours.close()
+        _spawner(theirs)
+    theirs.close()
+    SPAWNER.update(pid=pid, socket=ours, alive=True)
+
+
+def _spawn_candidate(workdir: str, out_w: int, err_w: int, cpu: int, file_bytes: int) -> tuple[int, int] | None:
+    """(requests_w, replies_r) to a fresh candidate process in `workdir`, or None without a spawner."""
+    requests_r, requests_w = os.pipe()
+    replies_r, replies_w = os.pipe()
+    try:
+        request = pickle.dumps({"workdir": workdir, "cpu": cpu, "file_bytes": file_bytes})
+        socket.send_fds(SPAWNER["socket"], [request], [out_w, err_w, requests_r, replies_w])
+    except OSError:
+        SPAWNER["alive"] = False
+    os.close(requests_r)
+    os.close(replies_w)
+    if not SPAWNER["alive"]:
+        os.close(requests_w)
+        os.close(replies_r)
+        return None
+    return requests_w, replies_r
+
+
 def _run(job: dict, counter: int) -> dict:
+    if "candidate.py" in job["files"] and not SPAWNER["alive"]:
+        return {"retire": True, "not_run": True}  # never fork a candidate from this server's memory
     workdir = f"/tmp/run-{counter}"
     os.mkdir(workdir)
     for name, content in job["files"].items():
@@ -105,41 +211,22 @@ def _run(job: dict, counter: int) -> dict:
     err_r, err_w = os.pipe()
     feed_r, feed_w = os.pipe()
     report_r, report_w = os.pipe()
+    candidate = ()
+    if "candidate.py" in job["files"]:
+        candidate = _spawn_candidate(workdir, out_w, err_w, job["cpu"], job["file_bytes"])
+        if candidate is None:
+            for fd in (out_r, out_w, err_r, err_w, feed_r, feed_w, report_r, report_w):
+                os.close(fd)
+            shutil.rmtree(workdir, ignore_errors=True)
+            return {"retire": True, "not_run": True}
     pid = os.fork()
     if pid == 0:  # the program
         try:
-            os.setsid()
-            os.chdir(workdir)
-            os.dup2(out_w, 1)
-            os.dup2(err_w, 2)
-            low = 3  # close every inherited fd (the server's own pipes above all) but the program's two
-            for fd in sorted((feed_r, report_w)):
-                os.closerange(low, fd)
-                low = fd + 1
-            os.closerange(low, 4096)
-            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-            resource.setrlimit(resource.RLIMIT_CPU, (job["cpu"], job["cpu"]))
-            resource.setrlimit(resource.RLIMIT_FSIZE, (job["file_bytes"], job["file_bytes"]))
-            sys.argv = [job["main"], str(feed_r), str(report_w)]
-            sys.stdout = os.fdopen(1, "w", buffering=1)
-            sys.stderr = os.fdopen(2, "w", buffering=1)
-            import runpy
-
-            runpy.run_path(job["main"], run_name="__main__")
-            code = 0
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            _become_program(workdir, out_w, err_w, (feed_r, report_w, *candidate), job["cpu"], job["file_bytes"])
         except BaseException:
-            import traceback
-
-            traceback.print_exc()
-            code = 1
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
-    for fd in (out_w, err_w, feed_r, report_w):
+            os._exit(1)
+        _run_path(job["main"], [str(feed_r), str(report_w), *map(str, candidate)])
+    for fd in (out_w, err_w, feed_r, report_w, *candidate):
         os.close(fd)
     if job["feed"]:
         os.write(feed_w, job["feed"])
@@ -183,11 +270,12 @@ def _run(job: dict, counter: int) -> dict:
     _empty_tmp()
     code = None if timed_out else (os.waitstatus_to_exitcode(status) if status is not None else None)
     return {"timed_out": timed_out, "code": code, "out": bytes(kept[out_r]), "err": bytes(kept[err_r]),
-            "report": bytes(kept[report_r])}
+            "report": bytes(kept[report_r]), "retire": not SPAWNER["alive"]}
 
 
 def serve() -> None:
     _not_dumpable()
+    _start_spawner()
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     _write_message(stdout, "ready")
     counter = 0
