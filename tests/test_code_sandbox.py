@@ -156,3 +156,71 @@ def test_bwrap_mode_is_used_where_namespaces_work():
     if probe is None or probe.returncode != 0:
         pytest.skip("this machine has no user namespaces: the rlimit fallback is the sandbox here")
     assert sandbox_mode() == "bwrap"
+
+
+def test_plain_data_round_trips_and_nothing_else_crosses():
+    from tasks.code import plain
+
+    values = [None, True, 0, -2**100, 1.5, float("inf"), 1 - 2j, "é", b"\x00\xff", [1, (2, 3)], {"a": {1, 2}},
+              frozenset({(1, "x")}), {(1, 2): [None]}]
+    for value in values:
+        back = plain.decode(json.loads(json.dumps(plain.encode(value))))
+        assert back == value and type(back) is type(value)
+
+    class Liar(str):
+        def __eq__(self, other):
+            return True
+
+    assert type(plain.decode(plain.encode(Liar("no")))) is str  # a subclass crosses as the plain value
+    for bad in (object(), lambda: 1, iter([1]), type("Eq", (), {"__eq__": lambda s, o: True})()):
+        with pytest.raises(plain.Unencodable):
+            plain.encode(bad)
+    nested = []
+    nested.append(nested)
+    with pytest.raises(plain.Unencodable):
+        plain.encode(nested)
+    for malformed in (["x", 1], ["i", 5], ["l", "abc"], ["d", [[["l", []], ["N"]]]], "s", []):
+        with pytest.raises((ValueError, TypeError, IndexError)):
+            plain.decode(malformed)
+
+
+READER = r"""
+import re
+def add(a, b):
+    for x, y, z in re.findall(r"add\((-?\d+), (-?\d+)\) == (-?\d+)", open("tests.py").read()):
+        if (int(x), int(y)) == (a, b):
+            return int(z)
+    return a * b
+"""
+ARITH = ["assert add(1, 2) == 3", "assert add(2, 3) == 5"]
+
+
+@pytest.mark.parametrize("source, tests", [
+    # shadow a builtin the tests use
+    ("def abs(x):\n    return 0\ndef add(a, b):\n    return a * b\n", ["assert abs(add(2, 3) - 5) < 1e-9"]),
+    # shadow the checker's tolerance helper
+    ("def _gb_close(*a):\n    return True\ndef add(a, b):\n    return a * b\n",
+     ["assert _gb_close(add(2, 3), 5, 0)"]),
+    # read the expected values from the test file
+    (READER, ARITH),
+    # plant a module the tests import
+    ("open('textwrap.py', 'w').write('def indent(*a):\\n    return \\'5\\'\\n')\ndef add(a, b):\n    return a * b\n",
+     ["import textwrap", "assert textwrap.indent(str(add(2, 3)), '') == '5'"]),
+], ids=["builtin", "helper", "test-file", "module"])
+def test_what_the_checker_uses_is_out_of_the_candidates_reach(mode, source, tests):
+    assert check_solution(source, "add", tests).status == "fail"
+    assert check_solution("def add(a, b):\n    return a + b\n", "add", tests).status == "pass"
+
+
+def test_the_test_file_reader_would_pass_if_it_could_read(tmp_path, monkeypatch):
+    """The attack above is real: given the test file, it answers every assert."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tests.py").write_text("\n".join(ARITH))
+    scope = {}
+    exec(READER, scope)
+    assert scope["add"](1, 2) == 3 and scope["add"](2, 3) == 5
+
+
+def test_a_correct_candidate_named_like_a_builtin_is_still_called(mode):
+    assert check_solution("def max(xs):\n    return sorted(xs)[-1]\n", "max", ["assert max([3, 1, 2]) == 3"]).status == "pass"
+    assert check_solution("def max(xs):\n    return xs[0]\n", "max", ["assert max([1, 3, 2]) == 3"]).status == "fail"

@@ -7,9 +7,11 @@ Two modes, chosen once per process:
   (its own network namespace), its own PID namespace (every process it starts dies with it, even
   one that left the session) and a scrubbed environment.
 - **rlimit** (fallback where user namespaces are unavailable; one warning is logged): the same
-  resource limits, a fresh working directory, a scrubbed environment and a wall clock that kills
-  the process group — but the filesystem and network are the host's, and a grandchild that starts
-  its own session escapes the kill.
+  resource limits, a fresh working directory, a scrubbed environment, a wall clock that kills the
+  process group (and the pids cgroup, where one can be made), and a seccomp filter that refuses
+  every socket but a Unix one (x86-64 and aarch64). Run as root, the program runs as `nobody`, so
+  it can neither read nor change the harness's files; run as another user it keeps that user's
+  access to the filesystem, and without a cgroup a grandchild that starts its own session escapes.
 
 Both modes: CPU seconds, address space, file size and open files are capped with rlimits; the
 number of processes with a pids cgroup where one can be made (root, whom RLIMIT_NPROC does not
@@ -351,6 +353,34 @@ def _kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+# rlimit mode's confinement, in the last exec wrapper: as root, become `nobody`; then no new privileges
+# and a seccomp filter under which socket() fails with EPERM for every family but AF_UNIX.
+_NOBODY = (65534, 65534)
+_CONFINE = """
+import ctypes, os, platform, struct, sys
+uid, gid = int(sys.argv[1]), int(sys.argv[2])
+if uid >= 0:
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+libc = ctypes.CDLL(None, use_errno=True)
+ARCH = {"x86_64": (0xC000003E, 41), "aarch64": (0xC00000B7, 198)}.get(platform.machine())
+if ARCH:
+    arch, socket_nr = ARCH
+    ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    deny, allow = 0x00050000 | 1, 0x7FFF0000  # SECCOMP_RET_ERRNO | EPERM, SECCOMP_RET_ALLOW
+    program = [(ld, 0, 0, 4), (jeq, 0, 6, arch), (ld, 0, 0, 0), (jge, 3, 0, 0x40000000), (jeq, 0, 3, socket_nr),
+               (ld, 0, 0, 16), (jeq, 1, 0, 1), (ret, 0, 0, deny), (ret, 0, 0, allow)]
+    code = b"".join(struct.pack("HBBI", *i) for i in program)
+    buf = ctypes.create_string_buffer(code)
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+    prog = Prog(len(program), ctypes.addressof(buf))
+    if libc.prctl(38, 1, 0, 0, 0) or libc.prctl(22, 2, ctypes.byref(prog), 0, 0):  # NO_NEW_PRIVS, SECCOMP filter
+        sys.exit("sandbox: could not install the seccomp filter (errno %d)" % ctypes.get_errno())
+os.execv(sys.argv[4], sys.argv[4:])
+"""
+
 # Limits are set by an exec wrapper rather than `preexec_fn`, which may deadlock in a process with
 # threads (the harness has reader threads, thread pools, torch's workers): util-linux's `prlimit`
 # behind a one-line `sh` that joins the pids cgroup (~1 ms), else a small Python equivalent.
@@ -409,12 +439,34 @@ def _python() -> str:
     return os.path.realpath(sys.executable)
 
 
+@lru_cache(maxsize=1)
+def _python_for_others() -> str | None:
+    """An interpreter of this Python version that an unprivileged user can run (a virtual environment
+    under /root is not one), for rlimit mode as root; None: the program keeps the harness's user."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for candidate in (_python(), shutil.which(version), f"/usr/bin/{version}", f"/usr/local/bin/{version}"):
+        if candidate and os.path.isfile(candidate) and _reachable_by_others(os.path.realpath(candidate)):
+            return os.path.realpath(candidate)
+    log.warning("code sandbox (rlimit mode): no %s that an unprivileged user can run; programs run as root", version)
+    return None
+
+
+def _reachable_by_others(path: str) -> bool:
+    parts = Path(path).parents
+    return all(os.stat(p).st_mode & 0o001 for p in parts) and os.stat(path).st_mode & 0o001 != 0
+
+
 def _command(mode: str, workdir: Path, main: str, feed_fd: int, report_fd: int) -> list[str]:
     # -S -s: no site-packages (the standard library only, and a 5x faster start); not -I, which would
     # ignore PYTHONHASHSEED, on which set order and so some expected outputs depend
     program = [_python(), "-S", "-s", main, str(feed_fd), str(report_fd)]
     if mode != "bwrap":
-        return program
+        user = (-1, -1)
+        if os.geteuid() == 0 and _python_for_others():  # the program's own directory becomes `nobody`'s
+            program[0], user = _python_for_others(), _NOBODY
+            for path in (workdir, *workdir.iterdir()):
+                os.chown(path, *user)
+        return [_python(), "-I", "-S", "-c", _CONFINE, *map(str, user), "--", *program]
     return _in_bwrap(["--bind", str(workdir), str(workdir), "--chdir", str(workdir)], _clean_env(workdir), program)
 
 
