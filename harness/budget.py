@@ -37,6 +37,11 @@ class Budget:
         if monte_carlo:
             self.monte_carlo_tokens += generated + forwarded
 
+    def start_clock(self) -> None:
+        """Training starts now: set-up and the base evaluation (which only a seed's first run pays
+        for, the others reuse it) are not training time."""
+        self.started = time.perf_counter()
+
     @contextmanager
     def paused(self) -> Iterator[None]:
         """Time spent inside (evaluations) is not training: keep it off a seconds budget."""

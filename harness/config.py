@@ -145,6 +145,9 @@ class Train(Strict):
     eps_high: float = Field(0.2, gt=0, description="token-level ε₁, upper side (DAPO keeps its clip-higher 0.28)")
     kl_coef: float = Field(0.0, ge=0, description="k3 KL to the reference model for every algorithm (its reference "
                            "forward is charged to the budget); 0 leaves the reference out")
+    max_behaviour_gap: float = Field(1e-3, gt=0, description="stop a run whose first batch's sampler log-probs differ "
+                                     "from the trainer's recomputation by more (mean |Δ log p|): the ratios would "
+                                     "start off 1. Raise it for bf16 engines whose kernels differ from training's")
 
     def algorithm_settings(self) -> dict[str, Any]:
         """What the suite sets for every algorithm, unless an algorithm's parameters set it themselves."""
@@ -328,7 +331,8 @@ class RunSpec(Strict):
 
     def config_hash(self) -> str:
         """Hash of everything that determines the result except the seed: equal across a row's seeds."""
-        payload = self.model_dump(mode="json", exclude={"seed": True, "suite": True, "train": {"grad_accumulation", "parallel"}})
+        payload = self.model_dump(mode="json", exclude={"seed": True, "suite": True,
+                                                   "train": {"grad_accumulation", "parallel", "max_behaviour_gap"}})
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
 
     @property

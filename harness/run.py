@@ -65,6 +65,7 @@ def execute_run(run: RunSpec, out_dir: Path, base_dir: Path, threads: int | None
             raise UserError(f"{run_dir / RESUME} holds a whole optimizer state, which an FSDP run cannot continue "
                             "from: delete it to restart the run, or resume with train.parallel: ddp")
         model.load_state_dict(state["model"])
+        engine.sync_weights(model)  # an engine with its own copy (vLLM) must sample from the resumed weights
         trainer.load_state_dict(state["trainer"])
         curve.points = state["curve"]
     metrics = trainer.train(run_dir / "metrics.jsonl" if distributed.is_main() else None, run.eval.points, curve.point)

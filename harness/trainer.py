@@ -120,6 +120,8 @@ class Trainer:
     def to_batch(self, rollout: Rollout, group_size: int) -> RolloutBatch:
         ids, mask = right_pad([g.response_ids for g in rollout.generations], self.tokenizer.pad_token_id)
         old_logp, _ = right_pad([g.logprobs for g in rollout.generations], 0.0, torch.float32)
+        if self.params.top_p < 1 and not getattr(self.engine, "logprobs_before_top_p", True):
+            old_logp = self.behaviour_logprobs(rollout.prompts, ids, mask)
         entropy, _ = right_pad([g.entropies for g in rollout.generations], 0.0, torch.float32)
         if self.algorithm.needs_entropy and any(len(g.entropies) != len(g.response_ids) for g in rollout.generations):
             entropy = self.behaviour_entropy(rollout.prompts, ids, mask)
@@ -129,6 +131,15 @@ class Trainer:
             rewards=torch.tensor([s.reward for s in rollout.scores], dtype=torch.float32),
             group=torch.arange(rows) // group_size, max_new_tokens=self.rollout_cfg.max_new_tokens,
         )
+
+    @torch.no_grad()
+    def behaviour_logprobs(self, prompts: list[list[int]], ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Untruncated log-probs of the sampled tokens under the sampling policy, for an engine that
+        records them after top-p (vLLM): the ratio's denominator must be what the numerator recomputes.
+        One no-grad forward, charged."""
+        logp, _ = response_logprobs(self.model, prompts, ids, mask, self.tokenizer.pad_token_id, self.rollout_cfg.temperature)
+        self.budget.charge(forwarded=int(mask.sum()) + sum(len(p) for p in prompts))
+        return logp.float().cpu().masked_fill(~mask, 0.0)
 
     @torch.no_grad()
     def behaviour_entropy(self, prompts: list[list[int]], ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -329,6 +340,8 @@ class Trainer:
         """
         self.policy.train()
         step = len(self.metrics)  # > 0 when resumed
+        if step == 0:
+            self.budget.start_clock()
         spent = [0.0, 0.0] + [row["budget_spent"] for row in self.metrics]
         last_cost = spent[-1] - spent[-2]
         pending = [p for p in sorted(eval_points) if p > self.budget.fraction]
@@ -344,6 +357,13 @@ class Trainer:
                 row.update(self.budget.snapshot(), reward=reward / self.world, pass_rate=pass_rate / self.world,
                            groups=int(groups))
             last_cost = self.budget.spent - before
+            if step == 1 and row.get("behaviour_gap", 0.0) > self.train_cfg.max_behaviour_gap:
+                raise TrainingDiverged(
+                    f"the sampler's log-probs differ from the trainer's recomputation by {row['behaviour_gap']:.3g} "
+                    f"(mean |Δ log p|, limit train.max_behaviour_gap = {self.train_cfg.max_behaviour_gap:g}) before "
+                    "any update: sampling is not the distribution the trainer models — likely a generation setting it "
+                    "ignores (top_p < 1 on an engine that records log-probs after truncation, a model's "
+                    "generation_config), or engine and trainer in different precisions")
             self.metrics.append(row)
             if metrics_path is not None:
                 atomic.write_jsonl(metrics_path, self.metrics)

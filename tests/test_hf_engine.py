@@ -64,3 +64,32 @@ def test_static_and_compiled_decoding_give_the_dynamic_cache_results(setup, deco
         logp, _ = response_logprobs(model, [g.prompt_ids for g in gens], ids, mask, tokenizer.pad_token_id, 0.8)
     behaviour, _ = right_pad([g.logprobs for g in gens], 0.0, torch.float32)
     torch.testing.assert_close(behaviour[mask], logp[mask], atol=1e-4, rtol=1e-4)
+
+
+def test_top_p_sampling_records_the_untruncated_logprobs(setup):
+    """With top_p < 1 the engine still records log-probs before truncation: what the trainer recomputes."""
+    model, tokenizer, engine, prompts = setup
+    gens = [g for group in engine.generate(prompts, 4, SamplingParams(12, 1.0, top_p=0.9), seed=3) for g in group]
+    ids, mask = right_pad([g.response_ids for g in gens], tokenizer.pad_token_id)
+    with torch.no_grad():
+        logp, _ = response_logprobs(model, [g.prompt_ids for g in gens], ids, mask, tokenizer.pad_token_id, 1.0)
+    behaviour, _ = right_pad([g.logprobs for g in gens], 0.0, torch.float32)
+    torch.testing.assert_close(behaviour[mask], logp[mask], atol=1e-4, rtol=1e-4)
+
+
+def test_a_checkpoints_generation_config_does_not_change_sampling(setup, tmp_path):
+    model, tokenizer, engine, prompts = setup
+    want = [g.response_ids for grp in engine.generate(prompts, 3, SamplingParams(12, 1.0), seed=6) for g in grp]
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    import json
+
+    config = json.loads((tmp_path / "generation_config.json").read_text())
+    config.update(repetition_penalty=3.0, no_repeat_ngram_size=1, min_new_tokens=12, min_p=0.3, typical_p=0.5)
+    (tmp_path / "generation_config.json").write_text(json.dumps(config))
+    tokenizer2, loaded = load_checkpoint(tmp_path)
+    assert loaded.generation_config.repetition_penalty == 3.0  # the leak is really there to be ignored
+    got = [g.response_ids for grp in HFEngine(loaded, tokenizer2, batch_size=8).generate(prompts, 3, SamplingParams(12, 1.0), seed=6)
+           for g in grp]
+    assert got == want
+    assert loaded.generation_config.repetition_penalty == 3.0  # and the model's own config is restored

@@ -25,6 +25,9 @@ class Generation:
 
 
 class Engine(Protocol):
+    # whether behaviour log-probs are those of the temperature-scaled distribution before top-p
+    # truncation (what the trainer recomputes); if not, the trainer recomputes them when top_p < 1
+    logprobs_before_top_p: bool
     def generate(self, prompts: Sequence[list[int]], n: int, params: SamplingParams, seed: int) -> list[list[Generation]]:
         """`n` samples for each prompt: result[i][j] is sample j of prompt i."""
 

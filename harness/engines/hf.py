@@ -16,7 +16,7 @@ from typing import Literal, Sequence
 import torch
 from torch import nn
 
-from transformers import CompileConfig, LogitsProcessor, LogitsProcessorList
+from transformers import CompileConfig, GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from harness.engines import register
 from harness.engines.base import Generation, SamplingParams
@@ -24,6 +24,7 @@ from harness.engines.base import Generation, SamplingParams
 
 @register("hf")
 class HFEngine:
+    logprobs_before_top_p = True  # recorded by a logits processor that runs before generate's top-p warper
     def __init__(self, model: nn.Module, tokenizer, batch_size: int = 512,
                  decode: Literal["dynamic", "static", "compiled"] = "dynamic"):
         self.model = model
@@ -41,6 +42,11 @@ class HFEngine:
         out: list[Generation] = []
         was_training = self.model.training
         self.model.eval()
+        # a checkpoint's generation_config.json (repetition_penalty, min_length, no_repeat_ngram_size...)
+        # would change the sampled distribution behind the trainer's back: sample with only our settings
+        saved_config = self.model.generation_config
+        self.model.generation_config = GenerationConfig(pad_token_id=self.pad_id, eos_token_id=self.eos_id,
+                                                        bos_token_id=saved_config.bos_token_id)
         try:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
@@ -48,6 +54,7 @@ class HFEngine:
                     out.extend(self._generate_batch(flat[start : start + self.batch_size], params))
         finally:
             self.model.train(was_training)
+            self.model.generation_config = saved_config
         return [out[i * n : (i + 1) * n] for i in range(len(prompts))]
 
     def _generate_batch(self, prompts: list[list[int]], params: SamplingParams) -> list[Generation]:

@@ -25,6 +25,7 @@ from harness.engines.base import Generation, SamplingParams
 
 @register("vllm")
 class VLLMEngine:
+    logprobs_before_top_p = False  # vLLM's processed log-probs are renormalised after top-k/top-p
     def __init__(self, model: nn.Module, tokenizer, gpu_memory_utilization: float = 0.3, max_model_len: int | None = None):
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # the model runner must live in this process
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB; vLLM-CPU reserves a share of RAM otherwise
@@ -39,7 +40,9 @@ class VLLMEngine:
         model.save_pretrained(self._dir)  # vLLM builds its model from a directory, once
         tokenizer.save_pretrained(self._dir)
         dtype = next(model.parameters()).dtype
+        # generation_config="vllm": the checkpoint's generation_config.json must not change sampling
         self.llm = LLM(model=self._dir, dtype=dtype, seed=0, enforce_eager=True, logprobs_mode="processed_logprobs",
+                       generation_config="vllm",
                        max_model_len=max_model_len or model.config.max_position_embeddings,
                        gpu_memory_utilization=gpu_memory_utilization, enable_prefix_caching=False)
 

@@ -41,38 +41,48 @@ import sys, traceback
 def _gb_serve(requests, replies):
     if receive(requests) is None:  # the checker says go once the tests are out of reach
         os._exit(0)
+    objects = []  # what handles stand for: this process's objects, which never leave it
+
+    def register(value):
+        objects.append(value)
+        return len(objects) - 1
+
+    def resolve(n):
+        if not 0 <= n < len(objects):
+            raise ValueError("unknown handle")
+        return objects[n]
+
     scope = {"__name__": "solution", "__builtins__": __builtins__}
     try:
-        with open("solution.py", encoding="utf-8") as f:
-            exec(compile(f.read(), "solution.py", "exec"), scope)
+        for part in ("solution.py", "setup.py"):  # the task's setup code builds its objects from the solution's
+            with open(part, encoding="utf-8") as f:
+                exec(compile(f.read(), part, "exec"), scope)
     except BaseException as e:
         traceback.print_exc()
         send(replies, {"error": f"{type(e).__name__} while loading the solution"})
         os._exit(1)
     names = {}
     for name, value in list(scope.items()):
-        if name.startswith("__") or isinstance(value, type):
+        if name.startswith("__"):
             continue
         if type(value) is type(sys):
-            names[name] = ["module", str(value.__name__)]
+            names[name] = ("module", str(value.__name__))
         elif callable(value):
-            names[name] = ["callable"]
+            names[name] = ("callable",)
         else:
-            try:
-                names[name] = encode(value)
-            except Exception:
-                pass
-    send(replies, {"names": names})
+            names[name] = ("value", _plain_form(value))  # plain, or a handle
+    send(replies, {"names": names}, register)
     while True:
-        request = receive(requests)
+        request = receive(requests, resolve)
         if request is None:
             os._exit(0)
         try:
-            result = scope[request["call"]](*decode(request["args"]), **decode(request["kwargs"]))
-            reply = {"value": encode(result)}
+            result = scope[request["call"]](*request["args"], **request["kwargs"])
+            send(replies, {"value": _plain_form(result)}, register)
+            continue
         except BaseException as e:
             traceback.print_exc()
-            reply = {"raised": type(e).__name__, "message": str(e)[:1000]}
+            reply = {"raised": str(type(e).__name__), "message": str(e)[:1000]}
         send(replies, reply)
 
 _gb_serve(int(sys.argv[1]), int(sys.argv[2]))
@@ -114,15 +124,41 @@ def _gb_start_candidate(feed_fd, report_fd):
 class CandidateError(Exception):
     """The candidate's process failed to answer a call with plain data."""
 
+class CandidateObject:
+    """An object that stays in the candidate's process: it can be passed back, nothing more. It equals
+    only itself and has no truth value, so it can never stand for an expected value."""
+    __slots__ = ("handle",)
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    def __bool__(self):
+        raise TypeError("a candidate's object has no truth value in the checker")
+
+    def __repr__(self):
+        return f"<candidate object {self.handle}>"
+
+_gb_objects = {}
+
+def _gb_resolve(n):
+    return _gb_objects.setdefault(n, CandidateObject(n))
+
+def _gb_register(value):
+    if isinstance(value, CandidateObject):
+        return value.handle
+    raise Unencodable(f"a {type(value).__name__} cannot be passed to the candidate")
+
 def _gb_proxy(name, requests, replies):
     def call(*args, **kwargs):
         try:
-            send(requests, {"call": name, "args": encode(list(args)), "kwargs": encode(kwargs)})
-            reply = receive(replies)
+            send(requests, {"call": name, "args": args, "kwargs": kwargs}, _gb_register)
+            reply = receive(replies, _gb_resolve)
             if reply is None:
                 raise CandidateError(f"the candidate's process ended during {name}()")
+            if type(reply) is not dict:
+                raise ValueError("not a reply")
             if "value" in reply:
-                return decode(reply["value"])
+                return reply["value"]
         except (OSError, ValueError, TypeError, KeyError, RecursionError) as e:
             raise CandidateError(f"{name}(): {type(e).__name__}: {e}") from None
         raised = getattr(builtins, str(reply.get("raised")), None)
@@ -161,8 +197,8 @@ def _gb_check(feed_fd, report_fd, candidate_fds):
             os.unlink(name)
     try:
         send(requests, {"go": True})
-        hello = receive(replies)
-        if not isinstance(hello, dict) or not isinstance(hello.get("names"), dict):
+        hello = receive(replies, _gb_resolve)
+        if type(hello) is not dict or type(hello.get("names")) is not dict:
             raise CandidateError("the solution did not load: "
                                  f"{hello.get('error') if isinstance(hello, dict) else 'no answer'}")
         scope = {"__name__": "tests"}
@@ -170,9 +206,9 @@ def _gb_check(feed_fd, report_fd, candidate_fds):
             name = str(name)
             # a candidate's `abs` or `sorted` must not answer for the tests' own: only the entry point
             # may carry a builtin's name
-            if name.startswith("_gb_") or (hasattr(builtins, name) and name != entry_point) or type(value) is not list:
+            if name.startswith("_gb_") or (hasattr(builtins, name) and name != entry_point) or type(value) is not tuple:
                 continue
-            if value == ["callable"]:
+            if value == ("callable",):
                 scope[name] = _gb_proxy(name, requests, replies)
             elif len(value) == 2 and value[0] == "module" and type(value[1]) is str:
                 try:
@@ -180,8 +216,8 @@ def _gb_check(feed_fd, report_fd, candidate_fds):
                     scope[name] = importlib.import_module(value[1])  # the checker's own, from the standard library
                 except Exception:
                     pass
-            else:
-                scope[name] = decode(value)
+            elif len(value) == 2 and value[0] == "value":
+                scope[name] = value[1]
         scope.update(_gb_close=_gb_close, _gb_data=data, _gb_copy=copy.deepcopy)
         exec(compile(tests, "tests.py", "exec"), scope)
     except BaseException:
@@ -197,14 +233,17 @@ _gb_check(int(sys.argv[1]), int(sys.argv[2]), (int(sys.argv[3]), int(sys.argv[4]
 
 
 def check_solution(solution: str, entry_point: str, test_list: list[str], timeout_s: float = 5.0, *,
-                   data=None) -> Verdict:
+                   data=None, setup: str = "") -> Verdict:
     """Pass when the function `entry_point` defined by `solution` satisfies every assert of `test_list`.
 
     The one path through which HumanEval, MBPP, the synthetic task and RL rewards are scored.
-    `data` (picklable, e.g. evalplus inputs and expected outputs) reaches the tests as `_gb_data`.
+    `data` (picklable, e.g. evalplus inputs and expected outputs) reaches the tests as `_gb_data`;
+    `setup` (a task's setup code, e.g. MBPP's trees of the solution's own `Node`s) runs after the
+    solution, in the candidate's process, and what it defines reaches the tests as values or handles.
     """
     nonce = secrets.token_hex(NONCE_BYTES // 2).encode()
-    files = {"main.py": CHECKER, "candidate.py": CANDIDATE, "solution.py": solution, "tests.py": "\n".join(test_list)}
+    files = {"main.py": CHECKER, "candidate.py": CANDIDATE, "solution.py": solution, "setup.py": setup,
+             "tests.py": "\n".join(test_list)}
     if data is not None:
         files["data.pkl"] = pickle.dumps(data)
     verdict, report = run(Program(files, feed=nonce + entry_point.encode()), timeout_s)

@@ -21,7 +21,8 @@ class CodeRecord:
     prompt: str  # what the model completes or answers
     entry_point: str
     reference: str  # a complete program defining entry_point
-    tests: tuple[str, ...] = ()  # assert lines (and setup code)
+    tests: tuple[str, ...] = ()  # assert lines
+    setup: str = ""  # setup code the asserts rely on (runs beside the solution, in the candidate's process)
     inputs: tuple = ()  # evalplus: argument lists, compared against the reference's outputs
     atol: float = 0.0
     continuation: bool = False  # the prompt is code the completion continues (HumanEval)
@@ -53,7 +54,7 @@ def mbpp(row: dict) -> CodeRecord:
     entry = next((name for name in defined if name in called), defined[0] if defined else "")
     prompt = f"{text}\nYour code should pass these tests:\n" + "\n".join(tests[:3]) + "\n"
     return CodeRecord(id=f"mbpp-{row['task_id']}", prompt=prompt, entry_point=entry, reference=row["code"],
-                      tests=tuple(([setup] if setup else []) + tests), text=text)
+                      tests=tuple(tests), setup=setup, text=text)
 
 
 def mbpp_plus(row: dict) -> CodeRecord:

@@ -1,98 +1,96 @@
 """Plain data across a pipe: the only thing a candidate program can hand the checker.
 
-A value is encoded as nested tagged lists in JSON: None, bool, int, float, complex, str, bytes,
-list, tuple, dict, set and frozenset, nothing else. Decoding builds only those types, runs no code
-of the sender's and cannot be made to, so every comparison the checker makes is the language's own
-`==` on values it built itself. Anything else the candidate returns (an object with its own `__eq__`,
-a generator, a class) cannot be encoded and the call fails.
+Values travel pickled, and are unpickled by a loader that refuses every class but `complex`: what
+comes out can only be built from None, bool, int, float, complex, str, bytes, list, tuple, dict,
+set and frozenset — the pickle opcodes for those construct them directly — so decoding runs none of
+the sender's code and every comparison the checker makes is the language's own `==` on values it
+built itself (the restricted `find_class` of the pickle module's documentation).
+
+Anything else crosses only as an opaque *handle* (a persistent id) when the encoding side allows
+one: the candidate's objects (a tree of its own `Node`s built by a task's setup code, a result that
+is not plain data — including a subclass of a plain type) stay in the candidate's process, and the
+checker can only pass them back. A handle equals nothing but itself and has no truth value, so an
+object that "equals everything" fails.
 
 This file is also copied verbatim into every checked program (standard library only).
 """
 
-import json
+import io
 import os
+import pickle
 import struct
 
-MAX_DEPTH = 200
+PLAIN = frozenset({type(None), bool, int, float, complex, str, bytes, list, tuple, dict, set, frozenset})
 
 
 class Unencodable(TypeError):
-    """The value is not plain data."""
+    """The value is not plain data (and no handle may stand for it)."""
 
 
-def encode(value, depth=0):
-    """Tagged lists for `value`. Subclasses of the plain types are converted to the type itself (their
-    overridden methods run here, in the sender's process, and yield just data)."""
-    if depth > MAX_DEPTH:
-        raise Unencodable("nested too deeply (or a cycle)")
-    if value is None:
-        return ["N"]
-    if isinstance(value, bool):
-        return ["B", bool(value)]
-    if isinstance(value, int):
-        return ["i", format(int(value), "x")]
-    if isinstance(value, float):
-        return ["f", float(value).hex()]
-    if isinstance(value, complex):
-        value = complex(value)
-        return ["c", value.real.hex(), value.imag.hex()]
-    if isinstance(value, str):
-        return ["s", str(value)]
-    if isinstance(value, (bytes, bytearray)):
-        return ["y", bytes(value).hex()]
-    for kind, tag in ((list, "l"), (tuple, "t"), (set, "S"), (frozenset, "F")):
-        if isinstance(value, kind):
-            return [tag, [encode(v, depth + 1) for v in list(value)]]
-    if isinstance(value, dict):
-        return ["d", [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in list(dict(value).items())]]
-    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):  # numpy scalars and arrays
-        return encode(value.tolist(), depth + 1)
-    if type(value).__name__ == "Match" and type(value).__module__ == "re":
-        return ["B", bool(value)]  # as evalplus's reference outputs record a match
-    raise Unencodable(f"a {type(value).__name__} is not plain data")
+def _plain_form(value):
+    """A candidate's result as plain data where it is one in all but type: numpy values, and a regex
+    match as its truth value (as evalplus's reference outputs record one)."""
+    kind = type(value)
+    if kind.__module__ == "numpy" and hasattr(value, "tolist"):
+        return value.tolist()
+    if kind.__name__ == "Match" and kind.__module__ == "re":
+        return bool(value)
+    return value
 
 
-def _list(x):
-    if type(x) is not list:
-        raise ValueError("malformed plain data")
-    return x
+def encode(value, register=None):
+    """Bytes for `value`. Objects of any other type become handles `register(obj)` when `register` is
+    given (their methods never run here), else Unencodable."""
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            if type(obj) in PLAIN or obj is complex:  # a complex pickles as a call of its class
+                return None
+            if register is None:
+                raise Unencodable(f"a {type(obj).__name__} is not plain data")
+            return register(obj)
+
+    buffer = io.BytesIO()
+    try:
+        Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(_plain_form(value))
+    except RecursionError:
+        raise Unencodable("nested too deeply (or a cycle)") from None
+    return buffer.getvalue()
 
 
-def decode(tree):
-    """The value `tree` encodes; ValueError on anything malformed."""
-    tag = _list(tree)[0] if tree else None
-    if tag == "N" and len(tree) == 1:
-        return None
-    if tag == "B" and type(tree[1]) is bool:
-        return tree[1]
-    if tag == "i" and type(tree[1]) is str:
-        return int(tree[1], 16)
-    if tag == "f" and type(tree[1]) is str:
-        return float.fromhex(tree[1])
-    if tag == "c" and len(tree) == 3:
-        return complex(float.fromhex(tree[1]), float.fromhex(tree[2]))
-    if tag == "s" and type(tree[1]) is str:
-        return tree[1]
-    if tag == "y" and type(tree[1]) is str:
-        return bytes.fromhex(tree[1])
-    if tag in ("l", "t", "S", "F"):
-        items = [decode(v) for v in _list(tree[1])]
-        return {"l": list, "t": tuple, "S": set, "F": frozenset}[tag](items)
-    if tag == "d":
-        return {decode(k): decode(v) for k, v in (_list(pair) for pair in _list(tree[1]))}
-    raise ValueError("malformed plain data")
+def decode(data, resolve=None):
+    """The value `data` stands for; ValueError on anything else. `resolve(id)` gives the object a
+    handle stands for (without it, a handle is refused)."""
+
+    class Loader(pickle.Unpickler):
+        def find_class(self, module, name):
+            if (module, name) == ("builtins", "complex"):
+                return complex
+            raise ValueError(f"{module}.{name} is not plain data")
+
+        def persistent_load(self, pid):
+            if resolve is None or type(pid) is not int:
+                raise ValueError("a handle where none may be")
+            return resolve(pid)
+
+    try:
+        return Loader(io.BytesIO(data)).load()
+    except ValueError:
+        raise
+    except Exception as e:  # a malformed stream
+        raise ValueError(f"malformed plain data ({type(e).__name__})") from None
 
 
-def send(fd, obj):
-    """One length-prefixed JSON message (`obj` holds only JSON types and encoded values)."""
-    data = json.dumps(obj, separators=(",", ":")).encode()
+def send(fd, obj, register=None):
+    """`obj` encoded, as one length-prefixed message."""
+    data = encode(obj, register)
     view = memoryview(struct.pack("<Q", len(data)) + data)
     while view:
         view = view[os.write(fd, view):]
 
 
-def receive(fd, limit=1 << 31):
-    """The next message, or None when the other side is gone."""
+def receive(fd, resolve=None, limit=1 << 33):
+    """The next message, decoded, or None when the other side is gone."""
 
     def exactly(n):
         chunks, left = [], n
@@ -111,4 +109,4 @@ def receive(fd, limit=1 << 31):
     if size > limit:
         raise ValueError("message too large")
     body = exactly(size)
-    return None if body is None else json.loads(body)
+    return None if body is None else decode(body, resolve)

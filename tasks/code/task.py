@@ -131,7 +131,7 @@ class CodeTask(Scoring):
             tests = [f"for _args, _exp in zip(*_gb_data):\n"
                      f"    assert _gb_close({record.entry_point}(*_gb_copy(_args)), _exp, {record.atol!r}), _args"]
             return check_solution(program, record.entry_point, tests, timeout, data=(list(record.inputs), self.expected(record)))
-        return check_solution(program, record.entry_point, list(record.tests), timeout)
+        return check_solution(program, record.entry_point, list(record.tests), timeout, setup=record.setup)
 
     def time_limit(self, record: data.CodeRecord) -> float:
         """`timeout_factor` × the reference's runtime here, at least `timeout_floor_s` (measured once)."""
@@ -139,7 +139,7 @@ class CodeTask(Scoring):
             if record.inputs:
                 self.expected(record)
             else:
-                verdict = check_solution(record.reference, record.entry_point, list(record.tests), 60.0)
+                verdict = check_solution(record.reference, record.entry_point, list(record.tests), 60.0, setup=record.setup)
                 self._limits[record.id] = verdict.duration_s
         return max(self.timeout_floor_s, self.timeout_factor * self._limits[record.id])
 
