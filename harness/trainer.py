@@ -196,20 +196,23 @@ class Trainer:
         limit = self.rollout_cfg.max_new_tokens
 
         def estimate(prefixes: list[tuple[int, int]], n: int) -> torch.Tensor:
-            starts = [rollout.prompts[r] + rollout.generations[r].response_ids[:cut] for r, cut in prefixes]
-            longest = limit - min(cut for _, cut in prefixes)
-            params = SamplingParams(longest, self.params.temperature, self.params.top_p)
-            groups = self.engine.generate(starts, n, params, self.streams.montecarlo.randrange(2**31))
-            problems, texts = [], []
-            for (r, cut), group in zip(prefixes, groups):
-                head = rollout.generations[r].response_ids[:cut]
-                ended = bool(head) and head[-1] == self.tokenizer.eos_token_id
+            heads = [rollout.generations[r].response_ids[:cut] for r, cut in prefixes]
+            # each continuation stops where the response would have (its own limit), and nothing
+            # follows an EOS: those prefixes are scored as they are, with nothing generated or charged
+            ended = [bool(head) and head[-1] == self.tokenizer.eos_token_id for head in heads]
+            todo = [i for i, (done, (_, cut)) in enumerate(zip(ended, prefixes)) if not done and cut < limit]
+            groups = self.engine.generate([rollout.prompts[prefixes[i][0]] + heads[i] for i in todo], n, self.params,
+                                          self.streams.montecarlo.randrange(2**31),
+                                          limits=[limit - prefixes[i][1] for i in todo]) if todo else []
+            tails = {i: [g.response_ids for g in group] for i, group in zip(todo, groups)}
+            for group in groups:
                 for g in group:
-                    # the continuation stops where the response would have, and nothing follows an EOS
-                    tail = [] if ended else g.response_ids[: limit - cut]
                     self.budget.charge(generated=len(g.response_ids), forwarded=len(g.prompt_ids), monte_carlo=True)
+            problems, texts = [], []
+            for i, (r, _) in enumerate(prefixes):
+                for tail in tails.get(i, [[]] * n):
                     problems.append(rollout.problems[r])
-                    texts.append(self.tokenizer.decode(head + tail, skip_special_tokens=True))
+                    texts.append(self.tokenizer.decode(heads[i] + tail, skip_special_tokens=True))
             rewards = torch.tensor([s.reward for s in self.task.score_many(problems, texts)], dtype=torch.float32)
             return rewards.view(len(prefixes), n).mean(dim=1)
 

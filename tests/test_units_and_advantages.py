@@ -129,3 +129,35 @@ def test_spo_monte_carlo_values_through_the_real_engine(tiny_trainer):
 def test_spo_step_trains_with_engine_values(tiny_trainer):
     row = tiny_trainer.step(1)
     assert math.isfinite(row["loss"]) and row["updates"] >= 1
+
+
+def test_monte_carlo_continuations_are_charged_only_for_what_they_can_use(tiny_trainer):
+    """A prefix of `cut` tokens gets limit − cut new tokens, never more (nothing generated past it is
+    charged), and a prefix that already ended generates nothing."""
+    from harness.engines.base import Generation
+    from harness.trainer import Rollout as Samples
+
+    tr = tiny_trainer
+    limit = tr.rollout_cfg.max_new_tokens
+    problem = tr.task.train_problems(1, random.Random(4))[0]
+    prompt = [tr.tokenizer.bos_token_id] + tr.tokenizer(problem.prompt, add_special_tokens=False)["input_ids"]
+    unfinished = tr.tokenizer("12+3=15\n", add_special_tokens=False)["input_ids"][:limit - 2]
+    ended = unfinished[:3] + [tr.tokenizer.eos_token_id]
+    gens = [Generation(prompt, ids, [0.0] * len(ids), [0.0] * len(ids), ids[-1] == tr.tokenizer.eos_token_id)
+            for ids in (unfinished, ended)]
+    samples = Samples([problem] * 2, [prompt] * 2, gens, [tr.task.score(problem, "") for _ in gens])
+    cuts = [(0, len(unfinished)), (0, 1), (1, len(ended))]
+    before = tr.budget.generated_tokens
+    continuations = []
+    original = tr.engine.generate
+    tr.engine.generate = lambda *a, **k: continuations.append(original(*a, **k)) or continuations[-1]
+    try:
+        tr.value_estimator(samples)(cuts, 3)
+    finally:
+        tr.engine.generate = original
+    (groups,) = continuations
+    assert len(groups) == 2  # the ended prefix generated nothing
+    for (row, cut), group in zip(cuts, groups):
+        assert all(len(g.response_ids) <= limit - cut for g in group)
+    spent = tr.budget.generated_tokens - before
+    assert spent == sum(len(g.response_ids) for group in groups for g in group) <= 3 * ((limit - cuts[0][1]) + (limit - 1))

@@ -85,3 +85,66 @@ def test_a_suite_trains_through_the_vllm_engine(tmp_path):
     assert r.returncode == 0, r.stderr
     row = pd.read_csv(tmp_path / "out" / "leaderboard.csv").iloc[0]
     assert row["engine"] == "vllm" and row["steps"] >= 3
+
+
+def test_top_p_rollouts_get_the_trainers_untruncated_behaviour_logprobs(engines):
+    """vLLM's processed log-probs are renormalised after top-p; the trainer recomputes them (charged)."""
+    from harness.budget import Budget
+    from harness.config import Rollout, Train
+    from harness.plugins import make_algorithm
+    from harness.trainer import Trainer
+
+    model, tokenizer, _, vllm, _ = engines
+    budget = Budget("flops", 1e15, sum(p.numel() for p in model.parameters()))
+    trainer = Trainer(model=model, tokenizer=tokenizer, engine=vllm, task=Arith(), algorithm=make_algorithm("grpo", {}),
+                      rollout_cfg=Rollout(prompts_per_step=4, samples_per_prompt=4, max_new_tokens=16, top_p=0.9),
+                      train_cfg=Train(), budget=budget, seed=0)
+    rollout, _ = trainer.collect()
+    raw, _ = right_pad([g.logprobs for g in rollout.generations], 0.0, torch.float32)
+    forwarded = budget.forwarded_tokens
+    batch = trainer.to_batch(rollout, 4)
+    assert budget.forwarded_tokens > forwarded  # the recomputation was charged
+    with torch.no_grad():
+        logp, _ = response_logprobs(model, rollout.prompts, batch.response_ids, batch.mask, tokenizer.pad_token_id, 1.0)
+    assert (batch.old_logp - logp)[batch.mask].abs().max() < 1e-4
+    assert (raw - logp)[batch.mask].abs().max() > 1e-3  # what vLLM returned was the truncated distribution's
+
+
+def test_per_prompt_limits(engines):
+    _, _, _, vllm, prompts = engines
+    groups = vllm.generate(prompts[:3], 2, SamplingParams(16, 1.0), seed=1, limits=[2, 5, 16])
+    for group, limit in zip(groups, [2, 5, 16]):
+        assert all(len(g.response_ids) <= limit for g in group)
+
+
+def test_a_resumed_run_samples_from_its_resumed_weights(tmp_path, monkeypatch):
+    """Cut a vllm run after its 50 % evaluation and resume it: it repeats the uninterrupted run."""
+    import json
+
+    from harness.config import load_suite
+    from harness.suite import run_suite
+    from harness.trainer import Trainer
+
+    suite = yaml.safe_load((ROOT / "suites" / "smoke.yaml").read_text())
+    suite["model"]["embedded"] = SPEC.model_dump()
+    suite["engine"] = "vllm"
+    path = tmp_path / "vllm.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    spec = load_suite(path)
+    run_suite(spec, tmp_path / "whole", tmp_path / "cache", progress=False)
+    step = Trainer.step
+
+    def power_cut(self, i):
+        row = step(self, i)
+        if self.budget.fraction > 0.6:
+            raise KeyboardInterrupt
+        return row
+
+    monkeypatch.setattr(Trainer, "step", power_cut)
+    with pytest.raises(KeyboardInterrupt):
+        run_suite(spec, tmp_path / "cut", tmp_path / "cache", progress=False)
+    monkeypatch.setattr(Trainer, "step", step)
+    run_suite(spec, tmp_path / "cut", tmp_path / "cache", progress=False)
+    rows = lambda out: [{k: v for k, v in json.loads(line).items() if k != "wall_seconds"}
+                        for line in next((out / "runs").iterdir()).joinpath("metrics.jsonl").read_text().splitlines()]
+    assert rows(tmp_path / "cut") == rows(tmp_path / "whole")

@@ -28,8 +28,10 @@ class Engine(Protocol):
     # whether behaviour log-probs are those of the temperature-scaled distribution before top-p
     # truncation (what the trainer recomputes); if not, the trainer recomputes them when top_p < 1
     logprobs_before_top_p: bool
-    def generate(self, prompts: Sequence[list[int]], n: int, params: SamplingParams, seed: int) -> list[list[Generation]]:
-        """`n` samples for each prompt: result[i][j] is sample j of prompt i."""
+    def generate(self, prompts: Sequence[list[int]], n: int, params: SamplingParams, seed: int,
+                 limits: Sequence[int] | None = None) -> list[list[Generation]]:
+        """`n` samples for each prompt: result[i][j] is sample j of prompt i. `limits` gives each prompt
+        its own max_new_tokens (at most params.max_new_tokens): no token past it is generated."""
 
     def sync_weights(self, model: nn.Module) -> None:
         """Make the engine sample from `model`'s current weights."""

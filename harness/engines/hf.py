@@ -16,7 +16,8 @@ from typing import Literal, Sequence
 import torch
 from torch import nn
 
-from transformers import CompileConfig, GenerationConfig, LogitsProcessor, LogitsProcessorList
+from transformers import (CompileConfig, GenerationConfig, LogitsProcessor, LogitsProcessorList, StoppingCriteria,
+                          StoppingCriteriaList)
 
 from harness.engines import register
 from harness.engines.base import Generation, SamplingParams
@@ -37,8 +38,10 @@ class HFEngine:
         self.model = model
 
     @torch.no_grad()
-    def generate(self, prompts: Sequence[list[int]], n: int, params: SamplingParams, seed: int) -> list[list[Generation]]:
+    def generate(self, prompts: Sequence[list[int]], n: int, params: SamplingParams, seed: int,
+                 limits: Sequence[int] | None = None) -> list[list[Generation]]:
         flat = [list(p) for p in prompts for _ in range(n)]
+        flat_limits = [min(params.max_new_tokens, x) for x in limits for _ in range(n)] if limits is not None else None
         out: list[Generation] = []
         was_training = self.model.training
         self.model.eval()
@@ -51,13 +54,14 @@ class HFEngine:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 for start in range(0, len(flat), self.batch_size):
-                    out.extend(self._generate_batch(flat[start : start + self.batch_size], params))
+                    rows = slice(start, start + self.batch_size)
+                    out.extend(self._generate_batch(flat[rows], params, flat_limits[rows] if flat_limits else None))
         finally:
             self.model.train(was_training)
             self.model.generation_config = saved_config
         return [out[i * n : (i + 1) * n] for i in range(len(prompts))]
 
-    def _generate_batch(self, prompts: list[list[int]], params: SamplingParams) -> list[Generation]:
+    def _generate_batch(self, prompts: list[list[int]], params: SamplingParams, limits: list[int] | None) -> list[Generation]:
         device = next(self.model.parameters()).device
         width = max(len(p) for p in prompts)
         if self.decode != "dynamic":
@@ -69,19 +73,20 @@ class HFEngine:
             attn[i, width - len(p) :] = 1
         greedy = params.temperature == 0
         stats = SampledTokenStats(1.0 if greedy else params.temperature)
+        stop = StoppingCriteriaList([RowLimits(limits, width, device)] if limits else [])
         sequences = self.model.generate(
             input_ids=ids.to(device), attention_mask=attn.to(device),
             do_sample=not greedy, temperature=None if greedy else params.temperature,
             top_p=None if greedy else params.top_p, top_k=0,
             max_new_tokens=params.max_new_tokens, pad_token_id=self.pad_id, eos_token_id=self.eos_id,
-            logits_processor=LogitsProcessorList([stats]), **self._cache_options(device),
+            logits_processor=LogitsProcessorList([stats]), stopping_criteria=stop, **self._cache_options(device),
         )
         new = sequences[:, width:]
         token_logp, entropy = (t.cpu() for t in stats.finish(new))
         new = new.cpu()
         gens = []
         for i, p in enumerate(prompts):
-            row = new[i].tolist()
+            row = new[i].tolist()[: limits[i] if limits else None]
             finished = self.eos_id in row
             length = row.index(self.eos_id) + 1 if finished else len(row)
             gens.append(Generation(p, row[:length], token_logp[i, :length].tolist(), entropy[i, :length].tolist(), finished))
@@ -98,6 +103,18 @@ class HFEngine:
 
 
 PROMPT_WIDTH_STEP = 32
+
+
+class RowLimits(StoppingCriteria):
+    """Each row stops at its own number of new tokens (a Monte-Carlo continuation of a longer prefix
+    has fewer left): rows that reach it are finished and generate nothing more."""
+
+    def __init__(self, limits: list[int], width: int, device):
+        self.limits = torch.tensor(limits, device=device)
+        self.width = width
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        return (input_ids.shape[1] - self.width) >= self.limits
 
 
 class SampledTokenStats(LogitsProcessor):

@@ -49,15 +49,20 @@ class VLLMEngine:
     def __del__(self):
         shutil.rmtree(getattr(self, "_dir", ""), ignore_errors=True)
 
-    def generate(self, prompts: Sequence[list[int]], n: int, params: SamplingParams, seed: int) -> list[list[Generation]]:
+    def generate(self, prompts: Sequence[list[int]], n: int, params: SamplingParams, seed: int,
+                 limits: Sequence[int] | None = None) -> list[list[Generation]]:
         from vllm import SamplingParams as VLLMSampling
         from vllm.inputs import TokensPrompt
 
         greedy = params.temperature == 0
-        sampling = VLLMSampling(n=n, temperature=0.0 if greedy else params.temperature, top_p=1.0 if greedy else params.top_p,
-                                max_tokens=params.max_new_tokens, logprobs=0, seed=seed, stop_token_ids=[self.eos_id],
+        def sampling(max_tokens: int):
+            return VLLMSampling(n=n, temperature=0.0 if greedy else params.temperature, top_p=1.0 if greedy else params.top_p,
+                                max_tokens=max_tokens, logprobs=0, seed=seed, stop_token_ids=[self.eos_id],
                                 skip_special_tokens=False, detokenize=False)
-        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=list(p)) for p in prompts], sampling, use_tqdm=False)
+
+        per_prompt = ([sampling(min(params.max_new_tokens, x)) for x in limits] if limits is not None
+                      else sampling(params.max_new_tokens))
+        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=list(p)) for p in prompts], per_prompt, use_tqdm=False)
         groups = []
         for prompt, out in zip(prompts, outputs):
             group = []
