@@ -123,7 +123,7 @@ def test_a_suite_trains_and_evaluates_on_a_custom_task(files, tmp_path):
     assert r.returncode == 0, r.stderr
     board = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
     echo = board[board["task"] == "echo"].iloc[0]
-    assert echo["task_version"].startswith("reward-1-") and echo["train_task"] == "echo"
+    assert echo["task_version"].startswith("reward-2-") and echo["train_task"] == "echo"
     assert set(board["task"]) == {"echo", "arith", "overall"}
 
     suite["tasks"]["custom"]["echo"]["reward"] = f"{tmp_path}/missing.py:contains_answer"

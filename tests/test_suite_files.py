@@ -14,7 +14,8 @@ def test_paper_suite_validates(shared_data, monkeypatch):
     assert suite.executor.kind == "ray" and suite.executor.gpus_per_run == 1
     assert suite.eval.points == [0.25, 0.5, 0.75]
     runs = runs_of(suite)
-    assert len(runs) == (8 + 4) * 3 and len({r.run_id for r in runs}) == len(runs)
+    assert len(runs) == (8 + 4 + 1) * 3  # + grpo_kl: GRPO with its paper's KL term
+    assert len({r.run_id for r in runs}) == len(runs)
     assert {r.label for r in runs if r.algorithm == "mpo"} == {"mpo_k2", "mpo_k4", "mpo_k8", "mpo_k16"}
     for run in runs:
         make_algorithm(run.algorithm, run.params)

@@ -6,11 +6,13 @@ set and frozenset — the pickle opcodes for those construct them directly — s
 the sender's code and every comparison the checker makes is the language's own `==` on values it
 built itself (the restricted `find_class` of the pickle module's documentation).
 
+The builtin types themselves (`int`, `str`, ... — MBPP passes `int` as an argument) travel by name.
+An instance of a subclass of a plain type (`Counter`, `defaultdict`, a namedtuple, a `str` whose
+`__eq__` says yes) crosses as the plain value it holds, read through the base type's own methods.
 Anything else crosses only as an opaque *handle* (a persistent id) when the encoding side allows
-one: the candidate's objects (a tree of its own `Node`s built by a task's setup code, a result that
-is not plain data — including a subclass of a plain type) stay in the candidate's process, and the
-checker can only pass them back. A handle equals nothing but itself and has no truth value, so an
-object that "equals everything" fails.
+one: the candidate's objects (a tree of its own `Node`s built by a task's setup code) stay in the
+candidate's process, and the checker can only pass them back. A handle equals nothing but itself
+and has no truth value, so an object that "equals everything" fails.
 
 This file is also copied verbatim into every checked program (standard library only).
 """
@@ -23,18 +25,43 @@ import struct
 PLAIN = frozenset({type(None), bool, int, float, complex, str, bytes, list, tuple, dict, set, frozenset})
 
 
+# the builtin types that may travel as values, by name (calling one on plain data runs nothing of the sender's)
+TYPES = {t.__name__: t for t in (bool, int, float, complex, str, bytes, list, tuple, dict, set, frozenset)}
+# a subclass instance's plain value, read through its base type's own methods (overrides never run)
+_AS_BASE = [(bool, bool), (int, int.__int__), (float, float.__float__), (complex, complex.__complex__),
+            (str, str.__str__), (bytes, lambda v: bytes(memoryview(v))), (list, lambda v: list(list.__iter__(v))),
+            (tuple, lambda v: tuple(tuple.__iter__(v))), (dict, lambda v: dict(dict.items(v))),
+            (set, lambda v: set(set.__iter__(v))), (frozenset, lambda v: frozenset(frozenset.__iter__(v)))]
+
+
 class Unencodable(TypeError):
     """The value is not plain data (and no handle may stand for it)."""
 
 
-def _plain_form(value):
-    """A candidate's result as plain data where it is one in all but type: numpy values, and a regex
-    match as its truth value (as evalplus's reference outputs record one)."""
+class _NotPlainYet(Exception):
+    """Raised on the fast path when a value needs `_plain_form` first."""
+
+
+def _plain_form(value, depth=0):
+    """A value as plain data where it is one in all but type: subclasses of plain types, numpy
+    values, a regex match as its truth value (as evalplus's reference outputs record one); walks
+    plain containers, leaves anything else as it is."""
+    if depth > 200:
+        raise RecursionError
     kind = type(value)
-    if kind.__module__ == "numpy" and hasattr(value, "tolist"):
-        return value.tolist()
-    if kind.__name__ == "Match" and kind.__module__ == "re":
-        return bool(value)
+    if kind not in PLAIN:
+        if kind.__module__ == "numpy" and hasattr(value, "tolist"):
+            return value.tolist()
+        if kind.__name__ == "Match" and kind.__module__ == "re":
+            return bool(value)
+        base = next((read for t, read in _AS_BASE if isinstance(value, t)), None)
+        if base is None:
+            return value
+        value, kind = base(value), type(base(value))
+    if kind in (list, tuple, set, frozenset):
+        return kind(_plain_form(v, depth + 1) for v in value)
+    if kind is dict:
+        return {_plain_form(k, depth + 1): _plain_form(v, depth + 1) for k, v in value.items()}
     return value
 
 
@@ -44,18 +71,23 @@ def encode(value, register=None):
 
     class Pickler(pickle.Pickler):
         def persistent_id(self, obj):
-            if type(obj) in PLAIN or obj is complex:  # a complex pickles as a call of its class
+            if type(obj) in PLAIN or (type(obj) is type and TYPES.get(obj.__name__) is obj):
                 return None
+            if not converted:
+                raise _NotPlainYet
             if register is None:
                 raise Unencodable(f"a {type(obj).__name__} is not plain data")
             return register(obj)
 
-    buffer = io.BytesIO()
-    try:
-        Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(_plain_form(value))
-    except RecursionError:
-        raise Unencodable("nested too deeply (or a cycle)") from None
-    return buffer.getvalue()
+    for converted in (False, True):  # plain values as they are (fast), else after `_plain_form`
+        buffer = io.BytesIO()
+        try:
+            Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(_plain_form(value) if converted else value)
+            return buffer.getvalue()
+        except _NotPlainYet:
+            continue
+        except RecursionError:
+            raise Unencodable("nested too deeply (or a cycle)") from None
 
 
 def decode(data, resolve=None):
@@ -64,8 +96,8 @@ def decode(data, resolve=None):
 
     class Loader(pickle.Unpickler):
         def find_class(self, module, name):
-            if (module, name) == ("builtins", "complex"):
-                return complex
+            if module == "builtins" and name in TYPES:
+                return TYPES[name]
             raise ValueError(f"{module}.{name} is not plain data")
 
         def persistent_load(self, pid):

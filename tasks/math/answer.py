@@ -1,11 +1,14 @@
 """Answer extraction and equivalence for math completions: the scorer behind every math number.
 
 Three layers, cheapest first:
-1. `extract_answer` finds the final answer in a completion (`\\boxed{}`/`\\fbox{}` with nested
-   braces, `#### n`, "the answer is …", else the last number).
+1. `extract_answer` (`tasks.math.extraction`) finds the final answer of a whole response: its
+   boxes, `#### n`, "the answer is …", else the last complete math block or standalone number.
 2. `normalize` removes what graders agree does not matter (units and `\\text{}`, `\\dfrac`,
    thousands separators, percent, degrees, trailing punctuation, `x =` prefixes, choice-letter
-   wrappers). Plain numbers are then compared in-process as exact sympy Rationals: GSM8K-style
+   wrappers) and rewrites other spellings exactly (`tasks.math.spelling`: Unicode, markdown,
+   repeating decimals, degrees inside trigonometric functions, `\\pmod`, prose). A pair is
+   compared under each of its readings (`readings_of`: equations as relations, percentages as
+   hundredths, choice letters with their values). Plain numbers are then compared in-process as exact sympy Rationals: GSM8K-style
    checks never leave the process and never touch a parser.
 3. Everything else (LaTeX, expressions, sets, intervals, tuples, matrices) goes to
    `tasks.math.symbolic` in a killable worker process (`tasks.math.bounded`), so a pathological
@@ -14,94 +17,50 @@ Three layers, cheapest first:
 
 from __future__ import annotations
 
-MATH_SCORER = "math-answer-1"  # bump when extraction or equivalence changes what counts as correct
+MATH_SCORER = "math-answer-2"  # bump when extraction or equivalence changes what counts as correct
 
 import re
 from functools import lru_cache
 
 import sympy
 
+from tasks.math import spelling
 from tasks.math.bounded import BoundedChecker, default_checker
-
-_NUMBER = r"[-+]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:/\d+)?"
-_HASHES = re.compile(r"####\s*([^\n]+)")
-_ANSWER_IS = re.compile(r"answer is[:\s]*(.+?)(?:\.\s|\.?\s*$|\n)", re.IGNORECASE)
-_LAST_NUMBER = re.compile(_NUMBER)
-_BOX = re.compile(r"\\(?:boxed|fbox)\s*")
+from tasks.math.extraction import extract_answer, last_boxed, marked_answer  # noqa: F401 (the scorer's API)
 
 # plain numbers: optional sign, digits with an optional decimal part and exponent, or a fraction a/b
 _NUMERIC = re.compile(r"^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?(?:/\d+)?$")
-_THOUSANDS = re.compile(r"^[-+]?\d{1,3}(?:(?:,|\{,\}|\\,|\s)\d{3})+(?:\.\d+)?$")
+# a comma group of three digits after a non-zero integer part; "0,111" and "1,22" are decimal commas
+# in much of the world: ambiguous, so never read as a number
+_THOUSANDS = re.compile(r"^[-+]?[1-9]\d{0,2}(?:(?:,|\{,\}|\\,|\s)\d{3})+(?:\.\d+)?$")
 _TEXT = re.compile(r"\\(?:text|textbf|textrm|mbox|mathrm|mathbf|operatorname)\s*\{([^{}]*)\}")
 _ASSIGNMENT = re.compile(r"^\\?[a-zA-Z]\w*\s*(?:=|\\coloneqq)\s*(?!.*=)")
 _CHOICE = re.compile(r"^\(?([A-E])\)?$")
+_CHOICE_WITH_VALUE = re.compile(r"^(?:\(([A-E])\)|([A-E])[).:])\s*(\S.*)$")
+_WORDS = re.compile(r"^[A-Za-z][A-Za-z '-]*$")
 _UNIT_TAIL = re.compile(r"^([-+]?[\d.,/]+)(?:\s+[a-zA-Z]+\.?(?:\^\{?\d\}?)?)+\s*$")  # "18 dollars", "12 cm^2"
 _SPACING = re.compile(r"(?<!\\)\\[,;:! ]|~|\\q?quad")
 
 
-def extract_answer(text: str) -> str | None:
-    """The final answer of a completion, unnormalised; None when there is none."""
-    if _BOX.search(text):  # a box cut off before it closed is no answer, not a cue to guess
-        boxed = last_boxed(text)
-        return boxed.strip() if boxed is not None else None
-    hashes = _HASHES.findall(text)
-    if hashes:
-        return hashes[-1].strip()
-    said = _ANSWER_IS.findall(text)
-    if said:
-        return _leading_answer(said[-1].strip())
-    numbers = _LAST_NUMBER.findall(text)
-    return numbers[-1] if numbers else None
-
-
-def _leading_answer(phrase: str) -> str:
-    """From "the answer is …": the math in `$…$`, else a leading number ("42 apples, not 7" → 42)."""
-    math = re.match(r"\$([^$]+)\$", phrase)
-    if math:
-        return math.group(1).strip()
-    number = re.match(_NUMBER + r"(?![\w^/(])", phrase)
-    return number.group(0) if number else phrase
-
-
-def last_boxed(text: str) -> str | None:
-    """Content of the last `\\boxed{...}`/`\\fbox{...}` (nested braces), or of `\\boxed 5`."""
-    matches = list(_BOX.finditer(text))
-    if not matches:
-        return None
-    start = matches[-1].end()
-    if start >= len(text):
-        return None
-    if text[start] != "{":
-        token = re.match(r"[^\s$]+", text[start:])
-        return token.group(0) if token else None
-    depth = 0
-    for i in range(start, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[i], 0)
-        if depth == 0:
-            return text[start + 1 : i]
-    return None  # unbalanced: the completion was cut off inside the box
-
-
 def _unwrap(answer: str) -> str:
     """An answer string may itself carry a marker ("#### 42", "\\boxed{7}", "The answer is 42.")."""
-    if "\\boxed" in answer or "\\fbox" in answer:
-        return last_boxed(answer) or ""
-    hashes = _HASHES.findall(answer)
-    if hashes:
-        return hashes[-1]
-    said = _ANSWER_IS.findall(answer)
-    return said[-1] if said else answer
+    return marked_answer(answer) or ("" if "\\boxed" in answer or "\\fbox" in answer else answer)
 
 
 @lru_cache(maxsize=65536)
-def normalize(answer: str) -> str:
-    """A canonical spelling: equal strings here are equal answers (the converse needs sympy)."""
-    s = _unwrap(answer).strip()
-    s = s.replace("\u2212", "-").replace("\u00b0", "").replace("\\$", "").replace("$", "")
+def normalize(answer: str, keep_relation: bool = False) -> str:
+    """A canonical spelling: equal strings here are equal answers (the converse needs sympy).
+
+    `keep_relation` keeps an equation whole instead of dropping an `x =` prefix (for comparing two
+    equations as relations)."""
+    s = spelling.markdown(spelling.unicode_math(_unwrap(answer).strip()))
+    s = s.replace("\\$", "").replace("$", "")
     s = re.sub(r"^\\\(|\\\)$|^\\\[|\\\]$", "", s).strip()
     s = s.replace("\\left", "").replace("\\right", "").replace("\\displaystyle", "")
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    s = re.sub(r"(\d),\\!\s*(?=\d{3})", r"\1", s)  # MATH's thousands separator, wherever the number is
     s = _SPACING.sub(" ", s)
+    s = spelling.trig_of_degrees(s)
     s = re.sub(r"\^\s*\{?\s*\\circ\s*\}?", "", s)
     s = s.replace("\\%", "").replace("%", "")
     s = s.rstrip(" .")
@@ -113,7 +72,9 @@ def normalize(answer: str) -> str:
     whole_text = re.fullmatch(_TEXT.pattern, s)
     if whole_text:
         s = whole_text.group(1).strip()
-    s = _ASSIGNMENT.sub("", s).strip()
+    s = spelling.empty_set(spelling.from_sentence(spelling.repeating_decimal(spelling.residue(s))))
+    if not keep_relation:
+        s = _ASSIGNMENT.sub("", s).strip()
     units = _UNIT_TAIL.match(s)
     if units:
         s = units.group(1)
@@ -132,7 +93,10 @@ def to_rational(answer: str) -> sympy.Rational | None:
         if abs(int(exponent)) > 300:
             return None
         return sympy.Rational(mantissa) * sympy.Rational(10) ** int(exponent)
-    return sympy.Rational(s)
+    try:
+        return sympy.Rational(s)
+    except ZeroDivisionError:  # "1/0" in a response is no number, not a crash of the reward
+        return None
 
 
 def is_equiv(pred: str, gold: str, *, checker: BoundedChecker | None = None) -> bool:
@@ -145,20 +109,63 @@ def is_equiv(pred: str, gold: str, *, checker: BoundedChecker | None = None) -> 
 
 
 def is_equiv_many(pairs: list[tuple[str, str]], *, checker: BoundedChecker | None = None) -> list[bool]:
-    """`is_equiv` over many pairs; the symbolic ones share one round trip to the worker."""
-    results: list[bool | None] = [_quick_verdict(p, g) for p, g in pairs]
-    pending = [i for i, r in enumerate(results) if r is None]
+    """`is_equiv` over many pairs; the symbolic ones share one round trip to the worker. A pair is
+    equal when any of its readings (`readings`) is."""
+    readings = [readings_of(p, g) for p, g in pairs]
+    flat = [(i, p, g) for i, options in enumerate(readings) for p, g in options]
+    verdicts: list[bool | None] = [_quick_verdict(p, g) for _, p, g in flat]
+    pending = [k for k, v in enumerate(verdicts) if v is None]
     if pending:
         checker = checker or default_checker()
-        verdicts = checker.check_many([(normalize(pairs[i][0]), normalize(pairs[i][1])) for i in pending])
-        for i, v in zip(pending, verdicts):
-            results[i] = v
-    return [bool(r) for r in results]
+        for k, v in zip(pending, checker.check_many([flat[k][1:] for k in pending])):
+            verdicts[k] = v
+    results = [False] * len(pairs)
+    for (i, _, _), v in zip(flat, verdicts):
+        results[i] = results[i] or bool(v)
+    return results
 
 
-def _quick_verdict(pred: str, gold: str) -> bool | None:
-    """The verdict when it needs no parser (plain numbers, identical or empty answers), else None."""
-    p, g = normalize(pred), normalize(gold)
+def readings_of(pred: str, gold: str) -> list[tuple[str, str]]:
+    """The normalised (pred, gold) pairs the two answers may mean together: equations kept whole when
+    both are equations (unless both merely assign a value); a choice letter against its letter, or
+    its value against a value; a percentage as itself or as its hundredth against a plain number."""
+    relations = _is_equation(pred) and _is_equation(gold) and not (_assigns(pred) and _assigns(gold))
+    p, g = normalize(pred, relations), normalize(gold, relations)
+    options = [(p, g)]
+    for a, b, flip in ((p, g, False), (g, p, True)):
+        labelled = _CHOICE_WITH_VALUE.match(a)
+        if labelled:
+            letter, value = labelled.group(1) or labelled.group(2), labelled.group(3)
+            option = (letter, b) if _CHOICE.match(b) else (value, b)
+            options = [option[::-1] if flip else option]
+    p_pct, g_pct = _is_percent(pred), _is_percent(gold)
+    if p_pct != g_pct:
+        options += [(_hundredth(a), b) if p_pct else (a, _hundredth(b)) for a, b in options]
+    return options
+
+
+def _is_equation(answer: str) -> bool:
+    return normalize(answer, True).count("=") == 1
+
+
+def _assigns(answer: str) -> bool:
+    """`x = 3`, `y = 2x + 1`: a name given a value that does not involve it."""
+    lhs, _, rhs = normalize(answer, True).partition("=")
+    return bool(re.fullmatch(r"\s*\\?[a-zA-Z]\w*\s*", lhs)) and not re.search(r"(?<![a-zA-Z\\])" + re.escape(lhs.strip()) + r"(?![a-zA-Z])", rhs)
+
+
+def _is_percent(answer: str) -> bool:
+    return "%" in _unwrap(answer)
+
+
+def _hundredth(normalised: str) -> str:
+    value = to_rational(normalised)
+    return str(value / 100) if value is not None else f"\\frac{{{normalised}}}{{100}}"
+
+
+def _quick_verdict(p: str, g: str) -> bool | None:
+    """The verdict on two normalised answers when it needs no parser (plain numbers, identical or
+    empty answers, two choice letters, two words), else None."""
     if not p or not g:
         return False
     if p.replace(" ", "") == g.replace(" ", ""):
@@ -168,4 +175,6 @@ def _quick_verdict(pred: str, gold: str) -> bool | None:
         return rp == rg
     if _CHOICE.match(p) and _CHOICE.match(g):
         return False  # two different choice letters
+    if _WORDS.match(p) and _WORDS.match(g) and max(len(p), len(g)) >= 3 and p.lower() == g.lower():
+        return True  # text answers ("Odd", "odd") compare without case
     return None

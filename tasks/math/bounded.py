@@ -28,9 +28,10 @@ STARTUP_TIMEOUT_S = 120.0  # importing sympy and the LaTeX parser is not part of
 class BoundedChecker:
     """Runs `tasks.math.symbolic.equivalent` in a worker process, each check bounded by `timeout_s`.
 
-    The bound covers everything a check waits for, including a worker restarting after its
-    predecessor was killed (a replacement is started at once, so it is usually ready). Only the
-    process's very first start (imports, ~1 s) is outside it; call `start()` to pay it up front.
+    The bound starts when a ready worker has the pair: a worker starting (imports take seconds, more
+    on a loaded machine) gets `STARTUP_TIMEOUT_S` of its own, so no pair is ever scored without
+    having been checked. A late check's worker is killed and a replacement started at once; a pair
+    whose worker died under it (not a late one) is checked once more on the replacement.
     """
 
     def __init__(self, timeout_s: float = DEFAULT_TIMEOUT_S):
@@ -40,7 +41,6 @@ class BoundedChecker:
         self.timeouts = 0  # checks that were cut off (counted as not equivalent)
         self._proc: subprocess.Popen | None = None
         self._ready = False
-        self._started_once = False
         self._buffer = b""
         self._lock = threading.Lock()
 
@@ -53,37 +53,46 @@ class BoundedChecker:
         """Verdicts in order; a check past the bound is False and the worker is replaced."""
         with self._lock:
             out: list[bool] = []
+            retried = -1
             while len(out) < len(pairs):
-                out.extend(self._run(pairs[len(out) :]))
+                verdicts, died = self._run(pairs[len(out) :])
+                out.extend(verdicts)
+                if died and retried == len(out):  # it crashed the fresh worker too
+                    out.append(False)
+                elif died:  # the worker crashed under this pair: once more on a fresh one
+                    retried = len(out)
             return out
 
-    def _run(self, pairs: list[tuple[str, str]]) -> list[bool]:
-        """Pipelines `pairs` through the worker; stops early (with a False) at the first late check."""
-        deadline = time.monotonic() + (self.timeout_s if self._started_once else STARTUP_TIMEOUT_S)
-        if not self._ensure_ready(deadline):
-            return self._late(kill=False)
+    def _run(self, pairs: list[tuple[str, str]]) -> tuple[list[bool], bool]:
+        """Pipelines `pairs` through a ready worker; stops early at the first late check (with a
+        False) or when the worker died (with nothing for that pair, and True)."""
+        if not self._ensure_ready(time.monotonic() + STARTUP_TIMEOUT_S):
+            raise RuntimeError(f"the math equivalence worker did not start within {STARTUP_TIMEOUT_S:.0f} s")
         proc = self._proc
         payload = "".join(json.dumps(p) + "\n" for p in pairs).encode()
         writer = threading.Thread(target=self._write, args=(proc, payload), daemon=True)
         writer.start()
         verdicts: list[bool] = []
+        deadline = time.monotonic() + self.timeout_s
+        died = False
         while len(verdicts) < len(pairs):
             line = self._readline(deadline)
             if line is None:
-                verdicts += self._late(kill=True)
+                died = time.monotonic() < deadline  # no line and not late: the worker is gone
+                if not died:
+                    verdicts.append(self._late())
+                self.close()
+                self._spawn()  # the replacement imports while the caller moves on
                 break
             verdicts.append(line.strip() == b"1")
             deadline = time.monotonic() + self.timeout_s
         writer.join()
-        return verdicts
+        return verdicts, died
 
-    def _late(self, kill: bool) -> list[bool]:
+    def _late(self) -> bool:
         self.timeouts += 1
         log.warning("math check exceeded %.1f s; counted as not equivalent", self.timeout_s)
-        if kill:
-            self.close()
-            self._spawn()  # the replacement imports while the caller moves on
-        return [False]
+        return False
 
     @staticmethod
     def _write(proc: subprocess.Popen, payload: bytes) -> None:
@@ -127,7 +136,7 @@ class BoundedChecker:
                 raise RuntimeError("the math equivalence worker exited at start; is math-verify installed?")
             if line is None:
                 return False
-            self._ready = self._started_once = line == b"ready"
+            self._ready = line == b"ready"
         return True
 
     def close(self) -> None:
@@ -135,7 +144,10 @@ class BoundedChecker:
             self._proc.kill()
             self._proc.wait()
             for stream in (self._proc.stdin, self._proc.stdout):
-                stream.close()
+                try:
+                    stream.close()
+                except OSError:  # unflushed input for a worker that is gone
+                    pass
             self._proc = None
 
     def __del__(self):
