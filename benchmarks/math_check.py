@@ -5,9 +5,14 @@ Pairs (labelled) come from real data in DATA (default ../shared/data):
           and vs. a nearby different number -> not equal;
   math    each MATH-500 `answer` vs. the boxed answer of its reference solution -> equal, and vs. a
           different problem's answer -> not equal (unless the two strings are identical);
-  dev     the 82 hand-labelled pairs of math_equiv_dev.jsonl.
+  dev     the hand-labelled pairs of math_equiv_dev.jsonl;
+  full    whole responses, the reward's full path: each MATH-500 reference solution as written (boxed),
+          and again with its boxes unwrapped and the answer stated in prose at the end ("Therefore, the
+          answer is $X$.", "**Answer:** $X$", "So we get $X$."), vs. its gold -> equal and vs. a
+          different problem's gold -> not equal. grainbench: is_equiv(extract_answer(response), gold);
+          math-verify: verify(parse(gold), parse(response)), its own extraction.
 math-verify runs as its README shows: verify(parse(gold), parse(pred)) with its own (signal) timeouts,
-on the main thread, both strings wrapped in \\boxed{}.
+on the main thread, both strings wrapped in \\boxed{} (except full responses, parsed as they are).
 
     python benchmarks/math_check.py [--data ../shared/data] [--limit N]
 """
@@ -18,6 +23,7 @@ import argparse
 import json
 import logging
 import random
+import re
 import time
 from pathlib import Path
 
@@ -49,6 +55,20 @@ def math_pairs(data: Path, rng: random.Random) -> list[tuple[str, str, bool]]:
     return pairs
 
 
+def full_responses(data: Path, rng: random.Random) -> list[tuple[str, str, bool]]:
+    rows = read_jsonl(data / "math500" / "test.jsonl")
+    endings = ["Therefore, the answer is ${}$.", "**Answer:** ${}$", "So we get ${}$."]
+    triples = []
+    for r in rows:
+        prose = re.sub(r"\\boxed\{((?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*)\}", r"\1", r["solution"])
+        for response in (r["solution"], prose + "\n\n" + rng.choice(endings).format(r["answer"])):
+            triples.append((response, r["answer"], True))
+            other = rng.choice(rows)["answer"]
+            if other.strip() != r["answer"].strip():
+                triples.append((response, other, False))
+    return triples
+
+
 def dev_pairs(data: Path) -> list[tuple[str, str, bool]]:
     return [(r["pred"], r["gold"], r["equal"]) for r in read_jsonl(data / "math_equiv_dev.jsonl")]
 
@@ -59,11 +79,24 @@ def math_verify_equiv(pred: str, gold: str) -> bool:
     return verify(parse("\\boxed{" + gold + "}"), parse("\\boxed{" + pred + "}"))
 
 
-def measure(check, pairs) -> tuple[float, float]:
+def full_path(response: str, gold: str) -> bool:
+    return is_equiv(extract_answer(response) or "", gold)
+
+
+def math_verify_full(response: str, gold: str) -> bool:
+    from math_verify import parse, verify
+
+    return verify(parse("\\boxed{" + gold + "}"), parse(response))
+
+
+def measure(check, pairs) -> tuple[float, int, float]:
+    """Accuracy, false positives (a wrong answer scored right), checks per second."""
     started = time.perf_counter()
-    correct = sum(check(p, g) == label for p, g, label in pairs)
+    verdicts = [check(p, g) for p, g, _ in pairs]
     seconds = time.perf_counter() - started
-    return correct / len(pairs), len(pairs) / seconds
+    correct = sum(v == label for v, (_, _, label) in zip(verdicts, pairs))
+    false_positives = sum(v and not label for v, (_, _, label) in zip(verdicts, pairs))
+    return correct / len(pairs), false_positives, len(pairs) / seconds
 
 
 def main() -> None:
@@ -73,15 +106,19 @@ def main() -> None:
     args = ap.parse_args()
     logging.getLogger("math_verify").setLevel(logging.ERROR)
     rng = random.Random(0)
-    sets = {"gsm8k": gsm8k_pairs(args.data, rng), "math": math_pairs(args.data, rng), "dev": dev_pairs(args.data)}
+    sets = {"gsm8k": gsm8k_pairs(args.data, rng), "math": math_pairs(args.data, rng), "dev": dev_pairs(args.data),
+            "full": full_responses(args.data, rng)}
     default_checker().start()  # the worker's one-off start (imports) is not a check
     math_verify_equiv("1", "1")  # nor is math-verify's first import
-    print(f"{'set':<6} {'pairs':>6} | {'grainbench acc':>14} {'checks/s':>9} | {'math-verify acc':>15} {'checks/s':>9} | speed ratio")
+    print(f"{'set':<6} {'pairs':>6} | {'grainbench acc':>14} {'FP':>3} {'checks/s':>9} | "
+          f"{'math-verify acc':>15} {'FP':>3} {'checks/s':>9} | speed ratio")
     for name, pairs in sets.items():
         pairs = pairs[: args.limit]
-        ours_acc, ours_rate = measure(is_equiv, pairs)
-        mv_acc, mv_rate = measure(math_verify_equiv, pairs)
-        print(f"{name:<6} {len(pairs):>6} | {ours_acc:>14.4f} {ours_rate:>9.0f} | {mv_acc:>15.4f} {mv_rate:>9.0f} | {ours_rate / mv_rate:>6.1f}x")
+        ours, theirs = (full_path, math_verify_full) if name == "full" else (is_equiv, math_verify_equiv)
+        ours_acc, ours_fp, ours_rate = measure(ours, pairs)
+        mv_acc, mv_fp, mv_rate = measure(theirs, pairs)
+        print(f"{name:<6} {len(pairs):>6} | {ours_acc:>14.4f} {ours_fp:>3} {ours_rate:>9.0f} | "
+              f"{mv_acc:>15.4f} {mv_fp:>3} {mv_rate:>9.0f} | {ours_rate / mv_rate:>6.1f}x")
 
 
 if __name__ == "__main__":

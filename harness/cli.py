@@ -51,14 +51,15 @@ def run(suite_file: Path = typer.Argument(..., help="suite YAML, e.g. suites/qui
 
 
 @app.command()
-def validate(suite_file: Path = typer.Argument(..., help="suite YAML to check")):
+def validate(suite_file: Path = typer.Argument(..., help="suite YAML to check"),
+             schema_only: bool = typer.Option(False, "--schema-only", help="check names and fields without loading any data")):
     """Check a suite file and every name in it without running anything."""
     from harness.config import load_suite
     from harness.suite import check_names
 
     suite = load_suite(suite_file)
-    runs = check_names(suite)
-    typer.echo(f"{suite_file}: ok ({len(runs)} runs)")
+    runs = check_names(suite, load_data=not schema_only)
+    typer.echo(f"{suite_file}: ok ({len(runs)} runs{', schema only: data not loaded' if schema_only else ''})")
 
 
 @app.command("eval")

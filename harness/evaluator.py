@@ -36,7 +36,8 @@ def evaluate(engine, tokenizer, task, *, n: int, ks: list[int], limit: int | Non
                "pass@1": float(np.mean([c / n for c in correct]))}
     for k in ks:
         summary[f"pass@{k}"] = float(np.mean([pass_at_k(n, c, k) for c in correct]))
-    summary[f"maj@{n}"] = float(np.mean([majority_correct([s.answer for s in sc], [s.correct for s in sc])
+    same = getattr(task, "same_answers", None)
+    summary[f"maj@{n}"] = float(np.mean([majority_correct([s.answer for s in sc], [s.correct for s in sc], same)
                                          for sc in per_problem]))
     summary["mean_length"] = float(np.mean([r["length"] for r in records]))
     return records, summary

@@ -86,6 +86,9 @@ def with_overall(runs: pd.DataFrame) -> pd.DataFrame:
     per_run = runs.groupby("run_id", sort=False)
     overall = per_run.first()
     overall[metrics] = per_run[metrics].mean()
+    # maj@n is NaN for tasks with nothing to vote on (code): then it has no overall value either
+    votes = [m for m in metrics if m.startswith("maj@")]
+    overall[votes] = per_run[votes].agg(lambda v: v.mean(skipna=False))
     overall["mean_length"] = per_run["mean_length"].mean()
     for col in ("task_version", "scorer_version"):
         overall[col] = per_run[col].apply(lambda v: " ".join(sorted(set(map(str, v)))))

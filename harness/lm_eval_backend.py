@@ -48,7 +48,8 @@ def task_config(task, problems, data_file: Path, *, n: int, temperature: float, 
         scores = [task.score(problem_of[doc["id"]], c) for c in completions]
         correct = sum(s.correct for s in scores)
         out = {f"pass@{k}": pass_at_k(n, correct, k) for k in range(1, n + 1)}
-        out[f"maj@{n}"] = float(majority_correct([s.answer for s in scores], [s.correct for s in scores]))
+        out[f"maj@{n}"] = majority_correct([s.answer for s in scores], [s.correct for s in scores],
+                                           getattr(task, "same_answers", None))
         return out
 
     config["process_results"] = process_results

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 
 
@@ -16,10 +14,23 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
 
 
-def majority_correct(answers: list[str | None], correct: list[bool]) -> bool:
-    """maj@n: is the most frequent extracted answer (ties → first seen) a correct one?"""
-    voted = [(a, ok) for a, ok in zip(answers, correct) if a is not None]
-    if not voted:
-        return False
-    top = Counter(a for a, _ in voted).most_common(1)[0][0]
-    return next(ok for a, ok in voted if a == top)
+def majority_correct(answers: list[str | None], correct: list[bool], same_answers=None) -> float:
+    """maj@n: is the most frequent answer (ties → first seen) a correct one? Answers are counted by
+    equivalence class under the task's own `same_answers(pairs) -> [bool]` ("1/2", "0.5" and
+    "\\frac12" are one vote); NaN when the task has none (a program has no answer to vote on)."""
+    if same_answers is None:
+        return float("nan")
+    classes: list[list[int]] = []  # indices of the answers in each class; the first is its representative
+    for i, answer in enumerate(answers):
+        if answer is None:
+            continue
+        matches = same_answers([(answer, answers[c[0]]) for c in classes]) if classes else []
+        home = next((c for c, same in zip(classes, matches) if same), None)
+        if home is None:
+            classes.append([i])
+        else:
+            home.append(i)
+    if not classes:
+        return 0.0
+    top = max(classes, key=len)  # max keeps the first of equal sizes: the first seen
+    return float(correct[top[0]])

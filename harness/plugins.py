@@ -71,6 +71,18 @@ def task_of(name: str, spec: TaskSpec):
         raise UserError(f"tasks.custom.{name}: {e}") from None
 
 
+def check_task_fields(name: str, spec: TaskSpec) -> None:
+    """`task_of`'s checks that need no data: the name is registered (or a custom task) and every
+    option is a field of the task (for `grainbench validate --schema-only`)."""
+    if name in spec.custom:
+        return
+    cls = TASKS.get(name)
+    valid = [f.name for f in dataclasses.fields(cls) if f.init] if dataclasses.is_dataclass(cls) else []
+    unknown = sorted(set(spec.options.get(name, {})) - set(valid))
+    if unknown:
+        raise UserError(f"task {name!r} has no parameter {', '.join(map(repr, unknown))}; valid: {', '.join(valid)}")
+
+
 def engine_class(spec: EngineSpec) -> type:
     """The engine a suite names, its options checked against the constructor's keyword parameters
     (names and annotated types), so a typo fails before any work."""

@@ -17,7 +17,7 @@ from harness import atomic, comparison, distributed, leaderboard, tuning
 from harness.config import EmbeddedModel, Executor, RunSpec, Suite, runs_of, tuning_runs
 from harness.embedded import base_checkpoint
 from harness.errors import UserError
-from harness.plugins import algorithm_of, engine_class, task_of
+from harness.plugins import algorithm_of, check_task_fields, engine_class, task_of
 from harness.progress import SuiteProgress
 from harness.run import execute_run
 from harness.trainer import TrainingDiverged
@@ -36,10 +36,11 @@ class SuiteResult:
     table: object
 
 
-def check_names(suite: Suite) -> list[RunSpec]:
-    """Fail before any work when a name or parameter is wrong."""
+def check_names(suite: Suite, load_data: bool = True) -> list[RunSpec]:
+    """Fail before any work when a name or parameter is wrong (and, with `load_data`, when a task's
+    data cannot be loaded)."""
     for name in [suite.tasks.train, *suite.tasks.eval]:
-        task_of(name, suite.tasks)
+        task_of(name, suite.tasks) if load_data else check_task_fields(name, suite.tasks)
     engine_class(suite.engine)
     runs = runs_of(suite)
     algorithms = {run.label: algorithm_of(run) for run in runs}
@@ -48,7 +49,8 @@ def check_names(suite: Suite) -> list[RunSpec]:
         for _, trial in tuning_runs(suite):
             algorithm_of(trial)  # every grid value is a valid parameter
         try:
-            task_of(suite.tasks.train, suite.tasks).validation_problems(1)
+            if load_data:
+                task_of(suite.tasks.train, suite.tasks).validation_problems(1)
         except ValueError as e:
             raise UserError(f"tune: the train task {suite.tasks.train!r} has no validation split to tune on ({e})") from None
     return runs

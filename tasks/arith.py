@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from tasks import register
 from tasks.base import HashSplit, Problem, Score, problem_id
-from tasks.math.answer import MATH_SCORER, extract_answer, is_equiv
+from tasks.math.answer import MATH_SCORER, extract_answer, is_equiv, is_equiv_many
 
 NAMES = ["Ann", "Bob", "Cal", "Dee", "Eve", "Max", "Sam", "Zoe"]
 ITEMS = ["pens", "cards", "eggs", "books", "coins", "apples", "shells", "toys"]
@@ -35,6 +35,7 @@ class Arith(HashSplit):
 
     version: ClassVar[str] = "3"
     scorer: ClassVar[str] = MATH_SCORER
+    same_answers = staticmethod(is_equiv_many)  # maj@k votes over equivalence classes
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.max_start < 1 or self.max_operand < 1 or self.eval_size < 1:

@@ -11,6 +11,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 DATA_ENV = "GRAINBENCH_DATA"  # a folder laid out as <dataset>/<file>.jsonl
 
@@ -21,6 +22,7 @@ class Source:
     hub_config: str | None
     splits: dict[str, str]  # our split name -> the hub's split expression
     files: dict[str, tuple[str, ...]] | None = None  # our split -> local file names to try (default <split>.jsonl)
+    derive: Callable[[str], list[dict]] | None = None  # builds a split from other hub datasets (when hub is None)
 
 
 def load_rows(name: str, source: Source, split: str, path: str | None = None, hub: str | None = None) -> list[dict]:
@@ -60,13 +62,16 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def _from_hub(name: str, source: Source, split: str, hub: str | None) -> list[dict]:
     hint = f"set the task's `path` to local JSONL data, or ${DATA_ENV} to a folder with {name}/"
-    if hub is None:
+    if hub is None and source.derive is None:
         raise ValueError(f"{name} has no hub copy; {hint}")
+    what = hub or f"{name} (built from hub datasets)"
     try:
         import datasets
     except ImportError:
-        raise ValueError(f"loading {hub} needs `datasets` (pip install 'grainbench[hub]'); or {hint}") from None
+        raise ValueError(f"loading {what} needs `datasets` (pip install 'grainbench[hub]'); or {hint}") from None
     try:
+        if hub is None:
+            return source.derive(source.splits[split])
         return list(datasets.load_dataset(hub, source.hub_config, split=source.splits[split]))
     except Exception as e:  # offline, gated, renamed: all mean the same to the user
-        raise ValueError(f"could not load {hub} from the hub ({type(e).__name__}); {hint}") from None
+        raise ValueError(f"could not load {what} from the hub ({type(e).__name__}); {hint}") from None

@@ -1,7 +1,10 @@
 import pytest
 
+import math
+
+from harness.passk import majority_correct
 from tasks.arith import Arith
-from tasks.math.answer import extract_answer, is_equiv
+from tasks.math.answer import extract_answer, is_equiv, is_equiv_many
 
 
 @pytest.mark.parametrize("pred, gold", [("14", "14"), ("14.0", "14"), ("28/2", "14"), ("1,400", "1400"),
@@ -55,3 +58,14 @@ def test_arith_demonstrations_solve_their_problems():
         for line in solution.splitlines()[:-1]:
             lhs, rhs = line.split("=")
             assert eval(lhs) == int(rhs)
+
+
+def test_majority_votes_over_equivalence_classes():
+    answers = ["1/2", "0.5", "\\frac12", "3", "3"]
+    correct = [True, True, True, False, False]
+    assert majority_correct(answers, correct, is_equiv_many) == 1.0  # three spellings of one answer outvote "3"
+    assert majority_correct(["3", "1/2", "3", None, None], [False, True, False, False, False], is_equiv_many) == 0.0
+    assert majority_correct(["2", "1/2"], [False, True], is_equiv_many) == 0.0  # a tie goes to the first seen
+    assert majority_correct([None, None], [False, False], is_equiv_many) == 0.0
+    assert math.isnan(majority_correct(["pass", "pass"], [True, True]))  # nothing to vote on: not a number
+    assert Arith.same_answers([("0.5", "1/2")]) == [True]

@@ -105,3 +105,22 @@ def test_mbpp_tunes_on_its_official_validation_split(shared_data):
     assert len(validation) == 90
     assert not validation & {p.id for p in task.train_problems(2000, random.Random(0))}
     assert not {p.prompt for p in task.validation_problems()} & {p.prompt for p in task.eval_problems()}
+
+
+def test_a_code_task_has_no_majority_vote_and_a_math_task_votes_by_equivalence():
+    import math
+
+    from harness.config import EmbeddedModel
+    from harness.embedded import build_model, build_tokenizer
+    from harness.engines.hf import HFEngine
+    from harness.evaluator import evaluate
+    from tasks.arith import Arith
+    from tasks.code.synth import SynthCode
+
+    tok = build_tokenizer()
+    model = build_model(EmbeddedModel(hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2, num_kv_heads=1), tok, 0)
+    options = dict(n=3, ks=[1], limit=2, temperature=1.0, max_new_tokens=8, seed=0)
+    _, code = evaluate(HFEngine(model, tok), tok, SynthCode(), **options)
+    _, arith = evaluate(HFEngine(model, tok), tok, Arith(), **options)
+    assert math.isnan(code["maj@3"])  # "pass" being the commonest status is no vote over answers
+    assert 0.0 <= arith["maj@3"] <= 1.0

@@ -109,3 +109,48 @@ def test_tuning_chooses_on_the_validation_split_with_equal_trials(tmp_path, caps
     caplog.set_level("INFO")
     run(capsys, monkeypatch, path, out, tmp_path / "cache")
     assert caplog.text.count("finished earlier, skipping") == 6
+
+
+def test_a_seconds_budget_starts_when_training_does(tmp_path, capsys, monkeypatch):
+    """Only a seed's first run pays for the base evaluation (the others reuse it); made slow here,
+    it must not come out of that run's training time."""
+    import time
+
+    from harness import run as run_module
+
+    real = run_module.run_eval
+
+    def slow_eval(*args, **kwargs):
+        time.sleep(3.0)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "run_eval", slow_eval)
+    path = suite_file(tmp_path, name="clock", budget={"seconds": 2.0}, eval={"n": 1, "k": [1], "every": None},
+                      algorithms={"grpo": {}, "grpo_again": {"algorithm": "grpo"}})
+    run(capsys, monkeypatch, path, tmp_path / "out", tmp_path / "cache")
+    (first, _), (second, _) = metrics(tmp_path / "out", "grpo"), metrics(tmp_path / "out", "grpo_again")
+    assert first[0]["budget_spent"] < 1.5  # the 3 s base evaluation is not in the first step's time
+    assert len(first) >= 2 and len(second) >= 2 and len(first) >= len(second) / 2
+
+
+def test_the_base_eval_cache_is_keyed_on_the_scorer(tmp_path):
+    from harness.config import load_suite, runs_of
+    from harness.embedded import build_model, build_tokenizer
+    from harness.engines.hf import HFEngine
+    from harness.run import evaluate_cached
+
+    suite = load_suite(suite_file(tmp_path, name="key"))
+    spec = runs_of(suite)[0]
+    tok = build_tokenizer()
+    model = build_model(suite.model.embedded, tok, 0)
+    engine, cache = HFEngine(model, tok), tmp_path / "cache"
+    (tmp_path / "run" / "eval").mkdir(parents=True)
+
+    def cached(task):
+        evaluate_cached(engine, tok, task, spec, tmp_path / "base", cache, tmp_path / "run")
+        return len(list(cache.glob("*.json")))
+
+    assert cached(Arith(max_start=20, max_operand=9, eval_size=4)) == 1
+    assert cached(Arith(max_start=20, max_operand=9, eval_size=4)) == 1  # reused
+    rescored = type("Rescored", (Arith,), {"scorer": "math-answer-next"})  # the same task under a new scorer
+    assert cached(rescored(max_start=20, max_operand=9, eval_size=4)) == 2

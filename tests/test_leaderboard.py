@@ -25,7 +25,7 @@ def write_run(results, label, seed, finals, base=(0.2, 0.5), limit=100.0):
         for task, b, final in zip(["arith", "code"], base, finals):
             p = b + (final - b) * f
             scores[task] = {"task": task, "task_version": "2", "scorer_version": "s-1", "pass@1": p, "pass@4": min(1, p + 0.2),
-                            "maj@4": p, "mean_length": 10.0 + seed}
+                            "maj@4": p if task == "arith" else float("nan"), "mean_length": 10.0 + seed}
         curve.append({"step": int(f * 20), "budget_spent": f * limit, "budget_fraction": f, "eval": scores})
     summary = {"run_id": run_id, "label": label, "algorithm_name": label, "algorithm_version": "1", "train_task": "arith",
                "seed": seed, "config_hash": f"cfg{label}", "updates_per_batch": 4, "engine": "hf", "steps": 20,
@@ -65,6 +65,14 @@ def test_mean_and_t_interval_over_seeds(results):
     assert grpo["seeds"] == "0 1 2" and grpo["n_seeds"] == 3
     assert row(table, "gspo", "arith")["pass@1_ci95"] == pytest.approx(0.0)
     assert grpo["generated_tokens"] == pytest.approx(1001)
+
+
+def test_overall_averages_tasks_but_not_a_vote_that_one_task_lacks(results):
+    table = leaderboard.build(results)
+    overall, arith = row(table, "grpo", "overall"), row(table, "grpo", "arith")
+    assert overall["pass@1"] == pytest.approx((0.5 + 0.5) / 2)
+    assert arith["maj@4"] == pytest.approx(0.5) and math.isnan(row(table, "grpo", "code")["maj@4"])
+    assert math.isnan(overall["maj@4"])  # code has no maj@n, so the pooled one would be arith's alone
 
 
 def test_single_seed_has_no_interval(tmp_path):

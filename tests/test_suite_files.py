@@ -1,6 +1,7 @@
 """The shipped suite files: the GPU-scale `paper` suite is written out and valid."""
 
 import pytest
+import yaml
 
 from harness.config import load_suite, runs_of
 from harness.plugins import ENGINES, TASKS, make_algorithm, task_of
@@ -29,3 +30,36 @@ def test_paper_suite_validates(shared_data, monkeypatch):
 def test_eval_schedule_points(every, points):
     suite = load_suite(ROOT / "suites" / "smoke.yaml")
     assert suite.eval.model_copy(update={"every": every}).points == pytest.approx(points)
+
+
+def test_math4500_is_maths_test_set_minus_math500(shared_data):
+    from tasks.data import read_jsonl
+    from tasks.math.data import minus_math500
+
+    math4500 = read_jsonl(shared_data / "math4500" / "train.jsonl")
+    math500 = read_jsonl(shared_data / "math500" / "test.jsonl")
+    # MATH's test set again, MATH-500's problems interleaved as they were
+    math_test = [{k: v for k, v in row.items() if k != "idx"} for row in math4500]
+    for i, row in enumerate(math500):
+        math_test.insert(i * 9, {"problem": " " + row["problem"] + "\n", "solution": row["solution"]})
+    derived = minus_math500(math_test, math500)
+    assert [r["problem"] for r in derived] == [r["problem"] for r in math4500]
+    assert len({r["idx"] for r in derived}) == 4500
+
+
+def test_validate_schema_only_needs_no_data(capsys, monkeypatch, tmp_path):
+    from tests.test_cli_errors import cli_in_process
+
+    monkeypatch.delenv("GRAINBENCH_DATA", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    paper = str(ROOT / "suites" / "paper.yaml")
+    code, err = cli_in_process(capsys, monkeypatch, "validate", paper)
+    assert code == 2 and "math4500" in err  # a fresh machine without the data: one clear line
+    code, err = cli_in_process(capsys, monkeypatch, "validate", "--schema-only", paper)
+    assert code in (0, None), err
+    bad = yaml.safe_load((ROOT / "suites" / "paper.yaml").read_text())
+    bad["tasks"]["options"] = {"math4500": {"pathh": "x"}}
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    code, err = cli_in_process(capsys, monkeypatch, "validate", "--schema-only", str(tmp_path / "bad.yaml"))
+    assert code == 2 and "pathh" in err

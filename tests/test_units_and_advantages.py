@@ -161,3 +161,35 @@ def test_monte_carlo_continuations_are_charged_only_for_what_they_can_use(tiny_t
         assert all(len(g.response_ids) <= limit - cut for g in group)
     spent = tr.budget.generated_tokens - before
     assert spent == sum(len(g.response_ids) for group in groups for g in group) <= 3 * ((limit - cuts[0][1]) + (limit - 1))
+
+
+def test_a_sampler_that_is_not_the_trained_distribution_stops_the_run():
+    """An engine whose recorded log-probs are not the model's (here: shifted by 0.05 nats, as a
+    leaked repetition penalty would) stops at step 1 with the likely causes named."""
+    from dataclasses import replace
+
+    from harness.budget import Budget
+    from harness.config import EmbeddedModel, Rollout, Train
+    from harness.embedded import build_model, build_tokenizer
+    from harness.engines.hf import HFEngine
+    from harness.plugins import make_algorithm
+    from harness.trainer import Trainer, TrainingDiverged
+    from tasks.arith import Arith
+
+    class SkewedEngine(HFEngine):
+        def generate(self, *args, **kwargs):
+            groups = super().generate(*args, **kwargs)
+            return [[replace(g, logprobs=[lp - 0.05 for lp in g.logprobs]) for g in group] for group in groups]
+
+    tok = build_tokenizer()
+    model = build_model(EmbeddedModel(hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2, num_kv_heads=1), tok, 0)
+
+    def trainer(engine_cls):
+        budget = Budget("flops", 1.0, sum(p.numel() for p in model.parameters()))  # one step
+        return Trainer(model=model, tokenizer=tok, engine=engine_cls(model, tok), task=Arith(), algorithm=make_algorithm("grpo", {}),
+                       rollout_cfg=Rollout(prompts_per_step=2, samples_per_prompt=2, max_new_tokens=8),
+                       train_cfg=Train(), budget=budget, seed=0)
+
+    with pytest.raises(TrainingDiverged, match="generation_config"):
+        trainer(SkewedEngine).train(None)
+    assert trainer(HFEngine).train(None)[0]["behaviour_gap"] < 1e-3

@@ -44,11 +44,31 @@ def _aime(row: dict, i: int) -> Record:
     return Record(f"aime24-{row.get('id', i)}", row["problem"], str(row["answer"]), row.get("solution"))
 
 
+MATH_SUBJECTS = ("algebra", "counting_and_probability", "geometry", "intermediate_algebra", "number_theory",
+                 "prealgebra", "precalculus")
+
+
+def minus_math500(math_test: list[dict], math500: list[dict]) -> list[dict]:
+    """MATH's test problems that are not in MATH-500 (matched on the stripped problem text, as
+    PRM800K split them), in order, each with its position as `idx`."""
+    held = {row["problem"].strip() for row in math500}
+    return [{**row, "idx": i} for i, row in enumerate(math_test) if row["problem"].strip() not in held]
+
+
+def _math4500_from_hub(split: str) -> list[dict]:
+    """MATH-4500 from the hub: the seven subjects' test splits of EleutherAI/hendrycks_math minus
+    HuggingFaceH4/MATH-500."""
+    import datasets
+
+    math_test = [row for subject in MATH_SUBJECTS for row in datasets.load_dataset("EleutherAI/hendrycks_math", subject, split=split)]
+    return minus_math500(math_test, list(datasets.load_dataset("HuggingFaceH4/MATH-500", split="test")))
+
+
 DATASETS: dict[str, DatasetSpec] = {
     "gsm8k": DatasetSpec(Source("openai/gsm8k", "main", {"train": "train", "test": "test"}), _gsm8k),
     "math500": DatasetSpec(Source("HuggingFaceH4/MATH-500", None, {"test": "test"}), _math),
-    # MATH's test set minus MATH-500 (PRM800K's training addition); not published as one hub dataset
-    "math4500": DatasetSpec(Source(None, None, {"train": "train"}), _math),
+    # MATH's test set minus MATH-500 (PRM800K's training addition); not one hub dataset, so built from two
+    "math4500": DatasetSpec(Source(None, None, {"train": "test"}, files={"train": ("train.jsonl",)}, derive=_math4500_from_hub), _math),
     "aime24": DatasetSpec(Source("HuggingFaceH4/aime_2024", None, {"test": "train"}), _aime),
 }
 

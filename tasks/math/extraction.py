@@ -16,7 +16,8 @@ _BOX = re.compile(r"\\(?:boxed|fbox)\s*")
 _HASHES = re.compile(r"####\s*([^\n]+)")
 _CUE = re.compile(r"\banswer\s*(?:is\b|:)\s*:?\s*|^\s*\W*answer\b\W*?\s*(?=\$|\\[(\[]|\d)", re.IGNORECASE | re.MULTILINE)
 _FINAL_CUE = re.compile(r"final answer(?: is)?\s*:?\s*", re.IGNORECASE)
-_MATH = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]|(\\begin\{([pbvB]?matrix)\}.+?\\end\{\6\})", re.DOTALL)
+_MATH = re.compile(r"(?<!\\)\$\$(.+?)(?<!\\)\$\$|(?<!\\)\$(.+?)(?<!\\)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]"
+                   r"|(\\begin\{([pbvB]?matrix)\}.+?\\end\{\6\})", re.DOTALL)
 _NUMBER = re.compile(r"(?<![\w.^_/\\{}-])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?(?![\w^_/{}]|[.,]\d)")
 _BETWEEN_BOXES = re.compile(r"^(?:\s|,|;|&|\$|\\[,;! ]|\\q?quad|and|or|\\text\{\s*(?:and|or|,)\s*\})*$")
 _CLOSING = re.compile(r"^[\s.$\\\]\)]*$|^[\s$.]*\\\]\s*\.?\s*$")
@@ -91,9 +92,9 @@ def extract_answer(text: str) -> str | None:
 def _phrase(after_cue: str) -> str | None:
     """What follows an answer cue: its math block, else the rest of its sentence."""
     after_cue = after_cue.strip()
-    math = _MATH.match(after_cue)
-    if math:
-        return _content(math)
+    math = _MATH.search(after_cue)
+    if math and len(after_cue[: math.start()].split()) <= 2:  # "is $X$", "is therefore $X$"
+        return _result_of(_content(math))
     sentence = re.match(r"(.+?)(?:\.\s|\.?\s*$|\n|,\s+(?:not|since|because|so)\b)", after_cue, re.DOTALL)
     if not sentence:
         return None
@@ -102,7 +103,7 @@ def _phrase(after_cue: str) -> str | None:
 
 
 def _content(match: re.Match) -> str:
-    return next(g for g in match.groups() if g is not None).strip()
+    return next(g for g in match.groups() if g is not None).strip().rstrip(".,;").strip()
 
 
 def _unmarked(text: str) -> str | None:

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from tasks import register
 from tasks.base import Problem, Score, Scoring, first, held_out_for_validation
-from tasks.math.answer import MATH_SCORER, extract_answer, is_equiv
+from tasks.math.answer import MATH_SCORER, extract_answer, is_equiv, is_equiv_many
 from tasks.math.data import DATASETS, Record, load_records
 
 INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
@@ -35,6 +35,7 @@ class MathTask(Scoring):
 
     version: ClassVar[str] = "2"
     scorer: ClassVar[str] = MATH_SCORER
+    same_answers = staticmethod(is_equiv_many)  # maj@k votes over equivalence classes
     dataset: ClassVar[str]
     default_train: ClassVar[str | None] = None
     default_eval: ClassVar[str | None] = None
