@@ -138,8 +138,10 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 
 def write(results_dir: Path, baseline: str, run_ids: list[str] | None = None, resamples: int = RESAMPLES) -> pd.DataFrame:
-    """comparisons.csv and comparisons.md in `results_dir`."""
-    table = compare(results_dir, baseline, run_ids, resamples)
+    """comparisons.csv and comparisons.md in `results_dir` (of `run_ids`, default: the folder's suite's)."""
+    from harness.leaderboard import suite_run_ids
+
+    table = compare(results_dir, baseline, run_ids if run_ids is not None else suite_run_ids(results_dir), resamples)
     atomic.write_text(Path(results_dir) / "comparisons.csv", table.to_csv(index=False, float_format="%.6g"))
     atomic.write_text(Path(results_dir) / "comparisons.md", to_markdown(table))
     return table

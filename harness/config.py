@@ -330,10 +330,22 @@ class RunSpec(Strict):
     engine: EngineSpec
 
     def config_hash(self) -> str:
-        """Hash of everything that determines the result except the seed: equal across a row's seeds."""
+        """Hash of everything that determines the result except the seed: equal across a row's seeds.
+        It holds the code's own `version`s (the algorithm's, each task's and its scorer's), so a run
+        finished before a behaviour change is never taken for one made after it."""
         payload = self.model_dump(mode="json", exclude={"seed": True, "suite": True,
                                                    "train": {"grad_accumulation", "parallel", "max_behaviour_gap"}})
+        payload["versions"] = self.code_versions()
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
+
+    def code_versions(self) -> dict[str, Any]:
+        from harness.plugins import ALGORITHMS, TASKS, task_of
+
+        tasks = {}
+        for name in dict.fromkeys([self.task, *self.tasks.eval]):
+            task = task_of(name, self.tasks) if name in self.tasks.custom else TASKS.get(name)  # a custom task's
+            tasks[name] = [task.version, getattr(task, "scorer", "")]  # version is its data's and function's digest
+        return {"algorithm": ALGORITHMS.get(self.algorithm).version, "tasks": tasks}
 
     @property
     def run_id(self) -> str:

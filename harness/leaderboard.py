@@ -54,6 +54,21 @@ def area_under_curve(curve: list[dict], task: str) -> float:
     return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2) / x[-1])
 
 
+SUITE_RUNS = "suite_runs.json"  # the run ids of the suite last run into a results folder
+
+
+def suite_run_ids(results_dir: Path) -> list[str] | None:
+    """The runs of the suite a results folder was last run with, the only ones its leaderboard, curves
+    and comparisons may show; None (every finished run) for a folder no suite wrote."""
+    path = Path(results_dir) / SUITE_RUNS
+    return json.loads(path.read_text())["runs"] if path.is_file() else None
+
+
+def others_in_folder(results_dir: Path, run_ids: list[str]) -> list[str]:
+    """Finished runs kept in the folder that are not part of the suite (an earlier version of it)."""
+    return sorted(d.parent.name for d in Path(results_dir).glob("runs/*/DONE") if d.parent.name not in set(run_ids))
+
+
 def summaries(results_dir: Path, run_ids: list[str] | None = None) -> list[dict]:
     """summary.json of every finished run (runs/*/DONE), or of those among `run_ids`."""
     found = [json.loads((done.parent / "summary.json").read_text()) for done in sorted(Path(results_dir).glob("runs/*/DONE"))]
@@ -128,10 +143,12 @@ def build(results_dir: Path, run_ids: list[str] | None = None) -> pd.DataFrame:
 
 
 def write(results_dir: Path, run_ids: list[str] | None = None) -> pd.DataFrame:
-    """leaderboard.csv, leaderboard.md and curves.png from the run files of `results_dir` (only those of
-    `run_ids` when given: the runs of the suite being run, never others left in the folder)."""
+    """leaderboard.csv, leaderboard.md and curves.png from the run files of `results_dir`: only those of
+    `run_ids` (default: of the folder's suite.yaml), never others left in the folder."""
     from harness.curves import plot_curves
 
+    if run_ids is None:
+        run_ids = suite_run_ids(results_dir)
     table = build(results_dir, run_ids)
     if not table.empty:
         results_dir = Path(results_dir)

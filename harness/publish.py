@@ -4,6 +4,7 @@ ties every number to the code, packages, hardware and run configs that produced 
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,7 +20,7 @@ def sha256(path: Path) -> str:
 
 
 def manifest(results_dir: Path) -> dict:
-    runs = leaderboard.summaries(results_dir)
+    runs = leaderboard.summaries(results_dir, leaderboard.suite_run_ids(results_dir))
     suite_file = results_dir / "suite.yaml"
     return {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -38,7 +39,13 @@ def publish(results_dir: Path, to: Path) -> Path:
     if not results_dir.is_dir():
         raise UserError(f"results directory {results_dir} not found")
     if to.exists() and not to.is_dir():
-        raise UserError(f"--to {to} is a file; pass a directory (it is replaced whole)")
+        raise UserError(f"--to {to} is a file; pass a directory (new, empty, or an earlier publish)")
+    if to.is_dir():
+        ours = {"manifest.json", *json.loads((to / "manifest.json").read_text()).get("files", {})} if (to / "manifest.json").is_file() else set()
+        foreign = sorted(p.name for p in to.iterdir() if p.name not in ours)
+        if foreign:  # a publish replaces only what an earlier publish wrote
+            raise UserError(f"--to {to} holds files grainbench did not publish ({', '.join(foreign[:5])}); "
+                            "pass a new or empty directory, or an earlier publish's")
     table = leaderboard.write(results_dir)
     if table.empty:
         raise UserError(f"{results_dir} holds no finished run (runs/*/DONE); run the suite first")

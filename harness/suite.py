@@ -87,8 +87,14 @@ def run_suite(suite: Suite, out_dir: Path, cache_dir: Path, progress: bool | Non
             if main:
                 atomic.write_text(out_dir / "tuning.csv", table.to_csv(index=False, float_format="%.6g"))
             runs = [run for run in runs_of(suite, chosen) if run.label in chosen]
+        ids = [run.run_id for run in runs]
+        if main:
+            atomic.write_json(out_dir / leaderboard.SUITE_RUNS, {"suite": suite.name, "runs": ids})
+            others = leaderboard.others_in_folder(out_dir, ids)
+            if others:
+                log.warning("%s also holds %d finished runs not part of this suite (kept, never mixed in): %s",
+                            out_dir, len(others), ", ".join(others[:4]) + (" …" if len(others) > 4 else ""))
         execute(suite, runs, out_dir, base_dir, bars, finished, skipped, failed)
-    ids = [run.run_id for run in runs]
     table = leaderboard.write(out_dir, ids) if main else leaderboard.build(out_dir, ids)
     if main and suite.baseline is not None and not table.empty:
         comparison.write(out_dir, suite.baseline, ids)

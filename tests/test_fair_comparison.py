@@ -76,11 +76,22 @@ def test_common_random_numbers_and_regime_columns(family, capsys, monkeypatch):
 
 def test_leaderboard_is_built_from_this_suites_runs_only(family, capsys, monkeypatch):
     out, path, tmp = family
+    run(capsys, monkeypatch, path, out, tmp / "cache")  # the family's runs (finished already in a full session)
     edited = suite_file(tmp, name="crn", seeds=[0, 1], budget={"flops": 4.0e9}, algorithms={"grpo": {}},
                         train={"lr": 1.0e-3, "updates_per_batch": 2})
     run(capsys, monkeypatch, edited, out, tmp / "cache")
     board = pd.read_csv(out / "leaderboard.csv")
     assert list(board["algorithm"]) == ["grpo"]  # the other rows' runs stay on disk, out of this leaderboard
+    assert len(list((out / "runs").glob("*/DONE"))) == 10
+    # rebuilt, compared and published later: still this suite's runs only
+    code, err = cli_in_process(capsys, monkeypatch, "leaderboard", str(out))
+    assert code in (0, None) and list(pd.read_csv(out / "leaderboard.csv")["algorithm"]) == ["grpo"], err
+    code, err = cli_in_process(capsys, monkeypatch, "compare", str(out), "--baseline", "grpo")
+    compared = set(pd.read_csv(out / "comparisons.csv")["algorithm"]) if (out / "comparisons.csv").stat().st_size > 1 else set()
+    assert code in (0, None) and not compared - {"grpo"}, err  # the old rows are not there to compare with
+    code, err = cli_in_process(capsys, monkeypatch, "publish", str(out), "--to", str(tmp / "published"))
+    manifest = json.loads((tmp / "published" / "manifest.json").read_text())
+    assert code in (0, None) and {r["algorithm"] for r in manifest["runs"]} == {"grpo"}, err
 
 
 def test_tuning_chooses_on_the_validation_split_with_equal_trials(tmp_path, capsys, monkeypatch, caplog):
@@ -154,3 +165,16 @@ def test_the_base_eval_cache_is_keyed_on_the_scorer(tmp_path):
     assert cached(Arith(max_start=20, max_operand=9, eval_size=4)) == 1  # reused
     rescored = type("Rescored", (Arith,), {"scorer": "math-answer-next"})  # the same task under a new scorer
     assert cached(rescored(max_start=20, max_operand=9, eval_size=4)) == 2
+
+
+def test_a_behaviour_change_is_a_new_run_not_a_finished_one(tmp_path, capsys, monkeypatch):
+    from algorithms.grpo import GRPO
+
+    path = suite_file(tmp_path, name="versions", budget={"flops": 1.0e9}, eval={"n": 1, "k": [1], "every": None})
+    run(capsys, monkeypatch, path, tmp_path / "out", tmp_path / "cache")
+    monkeypatch.setattr(GRPO, "version", GRPO.version + "-changed")  # the plugin guide: a behaviour change bumps it
+    run(capsys, monkeypatch, path, tmp_path / "out", tmp_path / "cache")
+    finished = sorted(d.name for d in (tmp_path / "out" / "runs").iterdir())
+    assert len(finished) == 2 and finished[0].rsplit("-", 1)[0] == finished[1].rsplit("-", 1)[0]
+    board = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
+    assert list(board["algorithm_version"].astype(str)) == [GRPO.version]  # the new code's row only
