@@ -59,11 +59,19 @@ def build_model(spec: EmbeddedModel, tokenizer, seed: int) -> LlamaForCausalLM:
     return LlamaForCausalLM(config)
 
 
+def looks_like_a_path(value: str) -> bool:
+    """A hub id is `name` or `org/name`; anything else with a slash, or whose first part is a local
+    folder (`runs/step_000010` beside a `runs/`), is a path: a typo there must not become a 50 s
+    attempt to download it."""
+    parts = value.split("/")
+    return value.startswith((".", "/", "~")) or value.endswith("/") or len(parts) > 2 or (len(parts) == 2 and Path(parts[0]).is_dir())
+
+
 def load_checkpoint(path: str | Path):
     """(tokenizer, model) from an HF directory or hub id; a clear error when it is not a model."""
     from harness.errors import UserError
 
-    if str(path).startswith((".", "/", "~")) and not Path(path).expanduser().is_dir():
+    if looks_like_a_path(str(path)) and not Path(path).expanduser().is_dir():
         raise UserError(f"model directory {path} not found; give a Hugging Face model directory or hub id")
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path))

@@ -89,3 +89,12 @@ def test_validate_accepts_the_shipped_suites():
         r = grainbench("validate", str(ROOT / "suites" / f"{name}.yaml"))
         assert r.returncode == 0, r.stderr
         assert "ok" in r.stdout
+
+
+@pytest.mark.parametrize("model", ["runs/step_000010", "results/quick/runs/x/checkpoints/step_000010", "./nope", "nope/"])
+def test_a_mistyped_local_model_path_fails_at_once(tmp_path, capsys, monkeypatch, model):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()  # "runs/…" names a folder here, so it is a path, not a hub id
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    code, err = cli_in_process(capsys, monkeypatch, "eval", "--model", model, "--task", "arith", "--n", "1")
+    assert code == 2 and f"model directory {model} not found" in err and err.count("error:") == 1
