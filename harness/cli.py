@@ -19,6 +19,19 @@ from harness.logs import quiet_libraries
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark policy-gradient granularity for LLM RL.")
 
+
+def _version(show: bool) -> None:
+    if show:
+        from importlib import metadata
+
+        typer.echo(f"grainbench {metadata.version('grainbench')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version and exit")):
+    """Benchmark policy-gradient granularity for LLM RL."""
+
 DEFAULT_CACHE = Path(os.environ.get("GRAINBENCH_CACHE", Path.home() / ".cache" / "grainbench"))
 
 
@@ -33,7 +46,7 @@ def run(suite_file: Path = typer.Argument(..., help="suite YAML, e.g. suites/qui
 
     from harness import distributed
 
-    suite = load_suite(suite_file, seeds=_int_list(seeds, "--seeds") if seeds else None)
+    suite = load_suite(suite_file, seeds=_int_list(seeds, "--seeds") if seeds is not None else None)
     quiet_libraries()
     distributed.init_from_env()  # under torchrun: one data-parallel process each
     result = run_suite(suite, out or Path("results") / suite.name, cache)
@@ -42,7 +55,7 @@ def run(suite_file: Path = typer.Argument(..., help="suite YAML, e.g. suites/qui
     if not result.table.empty:
         cols = ["algorithm", "task", "seeds", "pass@1", "pass@1_ci95", "delta_pass@1", "steps", "updates", "clip_frac",
                 "kl_old", "budget_spent", "wall_seconds"]
-        typer.echo(result.table[cols].to_string(index=False))
+        typer.echo(result.table[cols].to_string(index=False, na_rep=""))  # one seed: no interval, not "NaN"
     typer.echo(f"leaderboard: {result.out_dir / 'leaderboard.csv'}")
     if result.failed:
         for run_id, why in result.failed.items():
@@ -99,9 +112,12 @@ def eval_cmd(model: str = typer.Option(..., "--model", help="HF model directory 
 
 def _int_list(text: str, flag: str) -> list[int]:
     try:
-        return [int(x) for x in text.split(",") if x.strip()]
+        values = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise UserError(f"{flag} {text!r}: expected comma-separated integers, e.g. 1,4") from None
+        values = []
+    if not values:
+        raise UserError(f"{flag} {text!r}: expected comma-separated integers, e.g. 1,4")
+    return values
 
 
 @app.command("algorithms")

@@ -363,12 +363,18 @@ def _format_error(path: Path, err: ValidationError) -> str:
 def load_suite(path: str | Path, seeds: list[int] | None = None) -> Suite:
     """The validated suite in `path`; `seeds` replaces its seed list (e.g. `grainbench run --seeds 0,1,2`)."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a directory; pass a suite YAML file, e.g. {path / 'quick.yaml'}")
     if not path.is_file():
         raise UserError(f"suite file {path} not found; pass the path to a YAML suite such as suites/quick.yaml")
+    text = path.read_text(encoding="utf-8")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise UserError(f"{path}: malformed YAML: {e}; fix the syntax at the line shown") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        tabs = "; YAML indents with spaces, and this file has tabs" if "\t" in text else ""
+        raise UserError(f"{path}: malformed YAML{where}: {getattr(e, 'problem', None) or e}{tabs}") from None
     if not isinstance(raw, dict):
         raise UserError(f"{path}: a suite must be a YAML mapping with keys such as tasks, algorithms, budget")
     raw.setdefault("name", path.stem)

@@ -367,6 +367,9 @@ class Trainer:
                     "any update: sampling is not the distribution the trainer models — likely a generation setting it "
                     "ignores (top_p < 1 on an engine that records log-probs after truncation, a model's "
                     "generation_config), or engine and trainer in different precisions")
+            if step == 1 and self.budget.spent > self.budget.limit:
+                log.warning("budget.%s = %g is below the cost of one step (%g): the run makes one step; raise it",
+                            self.budget.unit, self.budget.limit, self.budget.spent)
             self.metrics.append(row)
             if metrics_path is not None:
                 atomic.write_jsonl(metrics_path, self.metrics)

@@ -98,3 +98,24 @@ def test_a_mistyped_local_model_path_fails_at_once(tmp_path, capsys, monkeypatch
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     code, err = cli_in_process(capsys, monkeypatch, "eval", "--model", model, "--task", "arith", "--n", "1")
     assert code == 2 and f"model directory {model} not found" in err and err.count("error:") == 1
+
+
+def test_input_mistakes_a_new_user_made(tmp_path, capsys, monkeypatch, caplog):
+    tabbed = tmp_path / "tabbed.yaml"
+    tabbed.write_text(GOOD + "\ntrain:\n\tlr: 0.1\n")
+    code, err = cli_in_process(capsys, monkeypatch, "validate", str(tabbed))
+    assert code == 2 and str(tabbed) in err and "line" in err and "tabs" in err and "<unicode string>" not in err
+    code, err = cli_in_process(capsys, monkeypatch, "validate", str(tmp_path))
+    assert code == 2 and "is a directory" in err
+    code, err = cli_in_process(capsys, monkeypatch, "run", str(write(tmp_path, GOOD)), "--seeds", "", "--out", str(tmp_path / "o"))
+    assert code == 2 and "--seeds" in err and not (tmp_path / "o").exists()
+    code, _ = cli_in_process(capsys, monkeypatch, "--version")
+    assert code in (0, None)
+
+
+def test_a_budget_below_one_step_says_so(tmp_path, capsys, monkeypatch, caplog):
+    suite = write(tmp_path, GOOD.replace("flops: 2.0e9", "flops: 1"))
+    assert "flops: 1\n" in suite.read_text() or "flops: 1}" in suite.read_text()
+    code, err = cli_in_process(capsys, monkeypatch, "run", str(suite), "--out", str(tmp_path / "o"), "--cache", str(tmp_path / "c"))
+    assert code in (0, None), err
+    assert any("below the cost of one step" in r.getMessage() for r in caplog.records)
