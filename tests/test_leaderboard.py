@@ -138,3 +138,15 @@ def test_cli_leaderboard_and_publish_errors(results, tmp_path):
         r = grainbench(*args)
         assert r.returncode == 2 and r.stderr.startswith("error:"), (args, r.stderr)
     assert (results / "suite.yaml").read_text() == "name: test\n"
+
+
+def test_curves_draw_one_line_per_configuration_not_per_label(results):
+    from harness.curves import _groups, plot_curves
+
+    summaries = leaderboard.summaries(results)
+    other = [dict(s, config_hash="cfgother", run_id=s["run_id"]) for s in summaries if s["label"] == "grpo"][:2]
+    groups = _groups(summaries + other)
+    assert sorted(groups) == ["grpo @cfggrp", "grpo @cfgoth", "gspo"]
+    assert [len(groups[k]) for k in sorted(groups)] == [3, 2, 3]  # never "grpo over 5 seeds"
+    plot_curves(summaries + other, results, results / "mixed.png")
+    assert (results / "mixed.png").read_bytes()[:4] == b"\x89PNG"
