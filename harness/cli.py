@@ -76,38 +76,75 @@ def validate(suite_file: Path = typer.Argument(..., help="suite YAML to check"),
 
 
 @app.command("eval")
-def eval_cmd(model: str = typer.Option(..., "--model", help="HF model directory or hub id"),
+def eval_cmd(model: Optional[str] = typer.Option(None, "--model", help="HF model directory or hub id (default with --run: "
+                                                 "the run's last checkpoint)"),
              task: str = typer.Option(..., "--task", help="a registered task, e.g. gsm8k"),
-             n: int = typer.Option(4, "--n", min=1, help="samples per problem"),
-             k: str = typer.Option("1", "--k", help="comma-separated k for pass@k, each <= n"),
+             run_dir: Optional[Path] = typer.Option(None, "--run", help="a run folder: its task options, sampling, n, k, "
+                                                    "limit, seed and engine become the defaults, so a checkpoint scores as in the run"),
+             n: Optional[int] = typer.Option(None, "--n", min=1, help="samples per problem (default 4)"),
+             k: Optional[str] = typer.Option(None, "--k", help="comma-separated k for pass@k, each <= n (default 1)"),
              limit: Optional[int] = typer.Option(None, "--limit", min=1, help="score only the first N problems"),
              option: list[str] = typer.Option([], "--option", help="task option KEY=VALUE, e.g. path=data/gsm8k"),
-             temperature: float = typer.Option(1.0, "--temperature", min=0.0),
-             max_new_tokens: int = typer.Option(512, "--max-new-tokens", min=1),
-             seed: int = typer.Option(0, "--seed"),
-             engine: str = typer.Option("hf", "--engine"),
+             temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0, help="sampling temperature (default 1.0)"),
+             max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", min=1, help="tokens per completion (default 512)"),
+             seed: Optional[int] = typer.Option(None, "--seed", help="sampling seed (default 0)"),
+             engine: Optional[str] = typer.Option(None, "--engine", help="a registered engine: hf or vllm (default hf)"),
              backend: str = typer.Option("grainbench", "--backend", help="grainbench (an engine) or lm-eval"),
-             out: Optional[Path] = typer.Option(None, "--out", help="output directory (default results/eval/<model>-<task>)")):
+             out: Optional[Path] = typer.Option(None, "--out", help="output directory (default results/eval/<model path>-<task>)"),
+             force: bool = typer.Option(False, "--force", help="replace an earlier evaluation in the output directory")):
     """Score any checkpoint on a task: per-sample JSONL plus a one-row summary (CSV and JSON)."""
     import yaml
 
     from harness.evaluator import score_checkpoint
 
-    ks = _int_list(k, "--k")
-    if any(not 1 <= x <= n for x in ks):
-        raise UserError(f"--k {k}: every k must be between 1 and --n ({n})")
-    options = {}
+    settings = {"n": 4, "k": [1], "limit": None, "temperature": 1.0, "max_new_tokens": 512, "seed": 0, "engine": "hf", "options": {}}
+    if run_dir is not None:
+        settings.update(_run_settings(run_dir, task))
+        model = model or _last_checkpoint(run_dir)
+    if model is None:
+        raise UserError("give --model (a checkpoint directory or hub id) or --run (a run folder)")
+    given = {"n": n, "k": _int_list(k, "--k") if k is not None else None, "limit": limit, "temperature": temperature,
+             "max_new_tokens": max_new_tokens, "seed": seed, "engine": engine}
+    settings.update({key: value for key, value in given.items() if value is not None})
+    if any(not 1 <= x <= settings["n"] for x in settings["k"]):
+        raise UserError(f"--k {','.join(map(str, settings['k']))}: every k must be between 1 and --n ({settings['n']})")
+    options = dict(settings["options"])
     for item in option:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UserError(f"--option {item!r}: expected KEY=VALUE, e.g. --option path=data/gsm8k")
         options[key] = yaml.safe_load(value)
+    out = out or Path("results") / "eval" / f"{model.strip('./').replace('/', '__')}-{task}"
+    if (out / "summary.json").exists() and not force:
+        raise UserError(f"{out} already holds an evaluation; pass --out elsewhere, or --force to replace it")
     quiet_libraries()
-    out = out or Path("results") / "eval" / f"{Path(model).name}-{task}"
-    table = score_checkpoint(model, task, options, out, n=n, ks=ks, limit=limit, temperature=temperature,
-                             max_new_tokens=max_new_tokens, seed=seed, engine=engine, backend=backend)
+    table = score_checkpoint(model, task, options, out, n=settings["n"], ks=settings["k"], limit=settings["limit"],
+                             temperature=settings["temperature"], max_new_tokens=settings["max_new_tokens"],
+                             seed=settings["seed"], engine=settings["engine"], backend=backend)
     typer.echo(table.to_string(index=False))
     typer.echo(f"samples: {out / 'samples.jsonl'}")
+
+
+def _run_settings(run_dir: Path, task: str) -> dict:
+    """What a run evaluated with, from its config.yaml."""
+    from harness.config import RunSpec
+
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        raise UserError(f"--run {run_dir}: no config.yaml there; pass a run folder such as results/quick/runs/<run_id>")
+    import yaml
+
+    spec = RunSpec.model_validate(yaml.safe_load(path.read_text()))
+    return {"n": spec.eval.n, "k": spec.eval.k, "limit": spec.eval.limit, "temperature": spec.eval.temperature,
+            "max_new_tokens": spec.eval.max_new_tokens or spec.rollout.max_new_tokens, "seed": spec.seed,
+            "engine": spec.engine.name, "options": spec.tasks.options.get(task, {})}
+
+
+def _last_checkpoint(run_dir: Path) -> str:
+    found = sorted((run_dir / "checkpoints").glob("step_*"))
+    if not found:
+        raise UserError(f"--run {run_dir}: no checkpoints/step_* there yet; give --model")
+    return str(found[-1])
 
 
 def _int_list(text: str, flag: str) -> list[int]:

@@ -178,3 +178,19 @@ def test_a_behaviour_change_is_a_new_run_not_a_finished_one(tmp_path, capsys, mo
     assert len(finished) == 2 and finished[0].rsplit("-", 1)[0] == finished[1].rsplit("-", 1)[0]
     board = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
     assert list(board["algorithm_version"].astype(str)) == [GRPO.version]  # the new code's row only
+
+
+def test_eval_of_a_runs_checkpoint_scores_as_the_run_did(tmp_path, capsys, monkeypatch):
+    path = suite_file(tmp_path, name="evalrun", budget={"flops": 1.0e9}, eval={"n": 2, "k": [1, 2], "every": None})
+    run(capsys, monkeypatch, path, tmp_path / "out", tmp_path / "cache")
+    (_, run_dir), = [metrics(tmp_path / "out", "grpo")]
+    final = json.loads((run_dir / "summary.json").read_text())["eval"]["arith"]
+    monkeypatch.chdir(tmp_path)
+    code, err = cli_in_process(capsys, monkeypatch, "eval", "--run", str(run_dir), "--task", "arith")
+    assert code in (0, None), err
+    (written,) = list((tmp_path / "results" / "eval").iterdir())
+    assert "checkpoints__step_" in written.name  # named after the whole checkpoint path, not its last folder
+    summary = json.loads((written / "summary.json").read_text())
+    assert (summary["n"], summary["pass@1"], summary["pass@2"]) == (2, final["pass@1"], final["pass@2"])
+    code, err = cli_in_process(capsys, monkeypatch, "eval", "--run", str(run_dir), "--task", "arith")
+    assert code == 2 and "--force" in err  # an earlier evaluation is never overwritten silently
