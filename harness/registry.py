@@ -60,12 +60,18 @@ class Registry(Generic[T]):
         found: dict[str, Any] = {}
         for ep in entry_points(group=self.group):
             if ep.name in found and found[ep.name].value != ep.value:
-                raise ValueError(
-                    f"duplicate {self.kind} name {ep.name!r} from entry points "
-                    f"{found[ep.name].value!r} and {ep.value!r}"
-                )
+                raise UserError(f"two plugins register the {self.kind} {ep.name!r}: {_origin(found[ep.name])} and "
+                                f"{_origin(ep)}; uninstall or rename one")
             found[ep.name] = ep
         return found
+
+    def _load(self, ep) -> Any:
+        """A plugin's object; a plugin that cannot be imported is one clear error, not a traceback."""
+        try:
+            return ep.load()
+        except Exception as e:
+            raise UserError(f"plugin {self.kind} {_origin(ep)} cannot be loaded ({type(e).__name__}: {e}); "
+                            "fix or uninstall that distribution") from None
 
     def names(self) -> list[str]:
         self._load_builtins()
@@ -75,18 +81,25 @@ class Registry(Generic[T]):
         self._load_builtins()
         if name in self._table:
             eps = self._entry_points()
-            if name in eps and eps[name].load() is not self._table[name]:
-                raise ValueError(
-                    f"duplicate {self.kind} name {name!r}: entry point {eps[name].value!r} "
-                    "clashes with a built-in; rename the plugin"
-                )
+            if name in eps and eps[name].value != _path_of(self._table[name]):
+                raise UserError(f"plugin {self.kind} {_origin(eps[name])} has the name of a built-in {self.kind}; "
+                                "rename it in the distribution's entry points")
             return self._table[name]
         eps = self._entry_points()
         if name in eps:
-            obj = eps[name].load()
+            obj = self._load(eps[name])
             add_unique(self._table, name, obj, self.kind)
             return obj
         valid = self.names()
         hint = difflib.get_close_matches(name, valid, n=1)
         did_you_mean = f" Did you mean {hint[0]!r}?" if hint else ""
         raise UserError(f"unknown {self.kind} {name!r}.{did_you_mean} Valid: {', '.join(valid)}")
+
+
+def _origin(ep) -> str:
+    dist = getattr(ep, "dist", None)
+    return f"{ep.name} = {ep.value} (distribution {dist.name if dist is not None else 'unknown'})"
+
+
+def _path_of(obj: Any) -> str:
+    return f"{obj.__module__}:{obj.__qualname__}"

@@ -50,3 +50,19 @@ def test_entry_point_algorithm_is_listed_and_trains(tmp_path):
 
     without = grainbench("validate", str(tmp_path / "s.yaml"))  # not installed → unknown name
     assert without.returncode == 2 and "unknown algorithm 'half_grpo'" in without.stderr
+
+
+def test_a_broken_or_clashing_plugin_is_one_error_and_other_verbs_work(tmp_path):
+    plugin = tmp_path / "site"
+    plugin.mkdir()
+    make_plugin(plugin)
+    dist = plugin / "half_grpo-0.1.0.dist-info"
+    (dist / "entry_points.txt").write_text("[grainbench.algorithms]\ngrpo = half_grpo:HalfGRPO\nghost = half_grpo:Missing\n")
+    env = {"PYTHONPATH": f"{plugin}:{ROOT}"}
+    listed = grainbench("algorithms", env=env)
+    assert listed.returncode == 2 and listed.stderr.count("error:") == 1 and "Traceback" not in listed.stderr
+    assert "half-grpo" in listed.stderr and ("grpo = half_grpo:HalfGRPO" in listed.stderr or "ghost = half_grpo:Missing" in listed.stderr)
+    smoke = grainbench("validate", str(ROOT / "suites" / "smoke.yaml"), env=env)  # uses grpo: the clash
+    assert smoke.returncode == 2 and "built-in" in smoke.stderr and "half-grpo" in smoke.stderr
+    tasks = grainbench("tasks", env=env)  # the bad plugin is not used here
+    assert tasks.returncode == 0 and "arith" in tasks.stdout
