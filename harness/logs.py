@@ -14,3 +14,6 @@ def quiet_libraries() -> None:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+
+
+STEPS = "harness.run.steps"  # one line per training step: in each run's run.log, not among a terminal's progress bars

@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from harness.logs import STEPS
+
 
 class SuiteProgress:
     def __init__(self, total_runs: int, done: int = 0, enabled: bool | None = None):
@@ -28,7 +30,9 @@ class SuiteProgress:
             # log lines print above the bars instead of tearing them
             root = logging.getLogger()
             self._handlers = root.handlers[:]
-            root.handlers = [RichHandler(console=self.console, show_path=False, show_level=False, log_time_format="%H:%M:%S")]
+            terminal = RichHandler(console=self.console, show_path=False, show_level=False, log_time_format="%H:%M:%S")
+            terminal.addFilter(lambda record: record.name != STEPS)  # the run's bar shows the step; run.log keeps each
+            root.handlers = [terminal, *(h for h in self._handlers if isinstance(h, logging.FileHandler))]
         self.bars.__enter__()
         self.suite_bar = self.bars.add_task("runs", total=self.total, completed=self.done)
         return self

@@ -26,19 +26,37 @@ from harness.config import RunSpec
 from harness.embedded import load_checkpoint, save_checkpoint
 from harness.errors import UserError
 from harness.evaluator import evaluate
+from harness.logs import STEPS
 from harness.plugins import algorithm_of, make_engine, task_of
 from harness.trainer import Trainer
 
 log = logging.getLogger(__name__)
+step_log = logging.getLogger(STEPS)
 
 RESUME = "resume.pt"
 
 
 def execute_run(run: RunSpec, out_dir: Path, base_dir: Path, threads: int | None = None,
                 on_step: Callable[[dict], None] | None = None) -> dict:
-    """Train and evaluate one run; under torchrun every process calls this and the main one writes."""
+    """Train and evaluate one run; under torchrun every process calls this and the main one writes.
+    Everything it logs also goes to the run's own run.log."""
     run_dir = out_dir / "runs" / run.run_id
     state = open_run_dir(run, run_dir)
+    handler = logging.FileHandler(run_dir / "run.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    ours, level = logging.getLogger("harness"), logging.getLogger("harness").level
+    ours.setLevel(logging.INFO)  # the run's log is complete whatever the terminal shows
+    logging.getLogger().addHandler(handler)
+    try:
+        return _execute(run, out_dir, base_dir, run_dir, state, threads, on_step)
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+        ours.setLevel(level)
+
+
+def _execute(run: RunSpec, out_dir: Path, base_dir: Path, run_dir: Path, state: dict | None, threads: int | None,
+             on_step: Callable[[dict], None] | None) -> dict:
     if threads:
         torch.set_num_threads(threads)  # CPU results depend on the thread count: make it a setting
     started = time.perf_counter() - (state["wall_seconds"] if state else 0.0)
@@ -50,7 +68,7 @@ def execute_run(run: RunSpec, out_dir: Path, base_dir: Path, threads: int | None
     budget = Budget(run.budget.unit, run.budget.limit, sum(p.numel() for p in model.parameters()))
 
     def report(row: dict) -> None:
-        log.info("  step %d reward %.3f budget %.0f%%", row["step"], row["reward"], 100 * row["budget_fraction"])
+        step_log.info("  step %d reward %.3f budget %.0f%%", row["step"], row["reward"], 100 * row["budget_fraction"])
         if on_step:
             on_step(row)
 
