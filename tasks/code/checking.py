@@ -70,7 +70,7 @@ def _gb_serve(requests, replies):
         elif callable(value):
             names[name] = ("callable",)
         else:
-            names[name] = ("value", _plain_form(value))  # plain, or a handle
+            names[name] = ("value", value)  # plain (encoded as such), or a handle
     send(replies, {"names": names}, register)
     while True:
         request = receive(requests, resolve)
@@ -78,7 +78,7 @@ def _gb_serve(requests, replies):
             os._exit(0)
         try:
             result = scope[request["call"]](*request["args"], **request["kwargs"])
-            send(replies, {"value": _plain_form(result)}, register)
+            send(replies, {"value": result}, register)
             continue
         except BaseException as e:
             traceback.print_exc()

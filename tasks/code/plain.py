@@ -69,25 +69,36 @@ def encode(value, register=None):
     """Bytes for `value`. Objects of any other type become handles `register(obj)` when `register` is
     given (their methods never run here), else Unencodable."""
 
-    class Pickler(pickle.Pickler):
+    def allowed(obj) -> bool:
+        return type(obj) in PLAIN or (type(obj) is type and TYPES.get(obj.__name__) is obj)
+
+    class Plain(pickle.Pickler):
+        """The fast path: the C pickler never calls back for exact None, bool, int, float, str, bytes,
+        list, tuple, dict, set and frozenset, so millions of them cost what pickling costs."""
+
+        def reducer_override(self, obj):
+            if allowed(obj):
+                return NotImplemented
+            raise _NotPlainYet
+
+    class WithHandles(pickle.Pickler):
         def persistent_id(self, obj):
-            if type(obj) in PLAIN or (type(obj) is type and TYPES.get(obj.__name__) is obj):
+            if allowed(obj):
                 return None
-            if not converted:
-                raise _NotPlainYet
             if register is None:
                 raise Unencodable(f"a {type(obj).__name__} is not plain data")
             return register(obj)
 
-    for converted in (False, True):  # plain values as they are (fast), else after `_plain_form`
-        buffer = io.BytesIO()
+    buffer = io.BytesIO()
+    try:
         try:
-            Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(_plain_form(value) if converted else value)
-            return buffer.getvalue()
-        except _NotPlainYet:
-            continue
-        except RecursionError:
-            raise Unencodable("nested too deeply (or a cycle)") from None
+            Plain(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+        except _NotPlainYet:  # subclasses of plain types, numpy values, handles: the slow path
+            buffer = io.BytesIO()
+            WithHandles(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(_plain_form(value))
+    except RecursionError:
+        raise Unencodable("nested too deeply (or a cycle)") from None
+    return buffer.getvalue()
 
 
 def decode(data, resolve=None):
