@@ -14,7 +14,8 @@ from pathlib import Path
 
 from algorithms import register
 from algorithms.grpo import GRPO
-from harness.config import load_suite
+from harness import leaderboard
+from harness.config import load_suite, runs_of
 from harness.suite import run_suite
 
 
@@ -32,10 +33,13 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "grainbench")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    ids = []
     for name, seeds in (("grpo", args.seeds), ("grpo_twin", args.twin_seeds)):
         suite = load_suite(args.suite, seeds=[int(s) for s in seeds.split(",")])
-        suite = suite.model_copy(update={"algorithms": {name: {}}})
-        table = run_suite(suite, args.out, args.cache, progress=False).table  # both sets of runs share one results dir
+        suite = suite.model_copy(update={"algorithms": {name: {}}, "baseline": None})
+        run_suite(suite, args.out, args.cache, progress=False)
+        ids += [run.run_id for run in runs_of(suite)]
+    table = leaderboard.build(args.out, ids)  # both sets of runs, one table
     metrics = ["pass@1", "delta_pass@1", "auc_pass@1"] + [c for c in table.columns if c.startswith(("pass@", "maj@"))
                                                            and c != "pass@1" and not c.endswith("_ci95")]
     print(f"| task | metric | grpo (seeds {args.seeds}) | grpo_twin (seeds {args.twin_seeds}) | intervals overlap |")
@@ -44,6 +48,8 @@ def main() -> None:
     for task, rows in table.groupby("task", sort=False):
         a, b = (rows[rows["algorithm"] == name].iloc[0] for name in ("grpo", "grpo_twin"))
         for m in metrics:
+            if a[m] != a[m]:  # NaN: no such metric for this task (maj@n of code)
+                continue
             lo_a, hi_a = a[m] - a[f"{m}_ci95"], a[m] + a[f"{m}_ci95"]
             lo_b, hi_b = b[m] - b[f"{m}_ci95"], b[m] + b[f"{m}_ci95"]
             overlap = lo_a <= hi_b and lo_b <= hi_a
