@@ -42,6 +42,8 @@ def execute_run(run: RunSpec, out_dir: Path, base_dir: Path, threads: int | None
     Everything it logs also goes to the run's own run.log."""
     run_dir = out_dir / "runs" / run.run_id
     state = open_run_dir(run, run_dir)
+    if not distributed.is_main():  # the main process writes the run's files
+        return _execute(run, out_dir, base_dir, run_dir, state, threads, on_step)
     handler = logging.FileHandler(run_dir / "run.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     ours, level = logging.getLogger("harness"), logging.getLogger("harness").level
