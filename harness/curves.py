@@ -79,10 +79,11 @@ def plot_curves(summaries: list[dict], results_dir: Path, out: Path) -> None:
         metrics = [read_jsonl(Path(results_dir) / "runs" / s["run_id"] / "metrics.jsonl") for s in runs]
         grid = np.linspace(0, min(s["budget_spent"] for s in runs), GRID)
         for ax, (key, _, low, high) in zip(axes[1], DIAGNOSTICS):
-            if not all(rows and key in rows[0] for rows in metrics):
+            kept = [[r for r in rows if r.get(key) is not None] for rows in metrics]  # steps that record it
+            if not all(kept):
                 continue
             lines = []
-            for rows in metrics:
+            for rows in kept:
                 y = np.array([r[key] for r in rows], dtype=float)
                 lines.append(np.interp(grid, [r["budget_spent"] for r in rows], _smooth(y, max(1, len(rows) // 10))))
             mean, half = _band(np.array(lines))

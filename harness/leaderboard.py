@@ -152,9 +152,9 @@ def write(results_dir: Path, run_ids: list[str] | None = None) -> pd.DataFrame:
     table = build(results_dir, run_ids)
     if not table.empty:
         results_dir = Path(results_dir)
-        atomic.write_text(results_dir / "leaderboard.csv", table.to_csv(index=False, float_format="%.6g"))
-        atomic.write_text(results_dir / "leaderboard.md", to_markdown(table) + "\n")
         plot_curves(summaries(results_dir, run_ids), results_dir, results_dir / "curves.png")
+        atomic.write_text(results_dir / "leaderboard.md", to_markdown(table) + "\n")
+        atomic.write_text(results_dir / "leaderboard.csv", table.to_csv(index=False, float_format="%.6g"))  # last: it means done
     return table
 
 
