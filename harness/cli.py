@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 
-from harness.errors import UserError
+from harness.errors import Interrupted, UserError
 from harness.logs import quiet_libraries
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark policy-gradient granularity for LLM RL.")
@@ -224,6 +224,9 @@ def main() -> None:
     except UserError as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(2)
+    except Interrupted:
+        typer.echo("interrupted; re-run the same command to resume", err=True)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -145,6 +145,11 @@ class Train(Strict):
     eps_high: float = Field(0.2, gt=0, description="token-level ε₁, upper side (DAPO keeps its clip-higher 0.28)")
     kl_coef: float = Field(0.0, ge=0, description="k3 KL to the reference model for every algorithm (its reference "
                            "forward is charged to the budget); 0 leaves the reference out")
+    checkpoint_every: float | None = Field(None, gt=0, description="also write a resume point every N steps (N >= 1) "
+                                              "or every fraction of the budget (< 1), besides each evaluation point; "
+                                              "not part of the config hash: results do not change")
+    keep_checkpoints: int = Field(0, ge=0, description="keep the model of the last N resume points as Hugging Face "
+                                  "directories (checkpoints/step_*) beside the final one")
     max_behaviour_gap: float = Field(1e-3, gt=0, description="stop a run whose first batch's sampler log-probs differ "
                                      "from the trainer's recomputation by more (mean |Δ log p|): the ratios would "
                                      "start off 1. Raise it for bf16 engines whose kernels differ from training's")
@@ -334,7 +339,8 @@ class RunSpec(Strict):
         It holds the code's own `version`s (the algorithm's, each task's and its scorer's), so a run
         finished before a behaviour change is never taken for one made after it."""
         payload = self.model_dump(mode="json", exclude={"seed": True, "suite": True,
-                                                   "train": {"grad_accumulation", "parallel", "max_behaviour_gap"}})
+                                                   "train": {"grad_accumulation", "parallel", "max_behaviour_gap",
+                                                             "checkpoint_every", "keep_checkpoints"}})
         payload["versions"] = self.code_versions()
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
 

@@ -1,4 +1,8 @@
-"""One exception type for mistakes a user can fix: the CLI turns it into a message and exit code 2."""
+"""Exceptions the CLI turns into a message: a user's mistake (exit 2) and an interruption (exit 130)."""
+
+
+class Interrupted(Exception):
+    """SIGINT/SIGTERM: the current step finished and a resume point was written; the CLI exits 130."""
 
 
 class UserError(Exception):

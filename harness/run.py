@@ -13,9 +13,12 @@ import json
 import logging
 import platform
 import shutil
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 import yaml
@@ -88,7 +91,9 @@ def _execute(run: RunSpec, out_dir: Path, base_dir: Path, run_dir: Path, state: 
         engine.sync_weights(model)  # an engine with its own copy (vLLM) must sample from the resumed weights
         trainer.load_state_dict(state["trainer"])
         curve.points = state["curve"]
-    metrics = trainer.train(run_dir / "metrics.jsonl" if distributed.is_main() else None, run.eval.points, curve.point)
+    with stop_on_signals(trainer):
+        metrics = trainer.train(run_dir / "metrics.jsonl" if distributed.is_main() else None, run.eval.points, curve.point,
+                                curve.save)
     if not distributed.is_main():
         distributed.barrier()  # the main process evaluates, saves and writes DONE
         return {}
@@ -113,6 +118,25 @@ def _execute(run: RunSpec, out_dir: Path, base_dir: Path, run_dir: Path, state: 
     (run_dir / RESUME).unlink(missing_ok=True)  # the final checkpoint replaces it (and it holds optimizer state too)
     distributed.barrier()
     return summary
+
+
+@contextmanager
+def stop_on_signals(trainer: Trainer) -> Iterator[None]:
+    """SIGINT/SIGTERM ask the trainer to finish its step, write a resume point and stop. (Only in a
+    single process's main thread: data-parallel processes must stop at the same step.)"""
+    if threading.current_thread() is not threading.main_thread() or distributed.world() > 1:
+        yield
+        return
+
+    def ask_to_stop(signum, frame):
+        trainer.stop_requested = True
+
+    previous = {s: signal.signal(s, ask_to_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def open_run_dir(run: RunSpec, run_dir: Path) -> dict | None:
@@ -150,13 +174,24 @@ class Curve:
 
     def point(self, step: int) -> None:
         """An intermediate evaluation, saved with the state to resume from it (every process calls this)."""
+        self.save(step, evaluate=True)
+
+    def save(self, step: int, evaluate: bool = False) -> None:
+        """A resume point (after an evaluation when `evaluate`); with `train.keep_checkpoints`, the
+        model also as checkpoints/step_*, the oldest beyond that many removed."""
         trainer_state = self.trainer.state_dict() if self.trainer.resumable else None  # each process's part
         if distributed.is_main():
-            self.evaluate(step)
+            if evaluate:
+                self.evaluate(step)
             if trainer_state is not None:
                 with atomic.file(self.run_dir / RESUME) as tmp:
                     torch.save({"model": self.trainer.model.state_dict(), "trainer": trainer_state, "curve": self.points,
                                 "wall_seconds": self.wall_seconds()}, tmp)
+            keep = self.run.train.keep_checkpoints
+            if keep:
+                save_checkpoint(self.trainer.model, self.tokenizer, self.run_dir / "checkpoints" / f"step_{step:06d}")
+                for old in sorted((self.run_dir / "checkpoints").glob("step_*"))[:-keep]:
+                    shutil.rmtree(old)
         distributed.barrier()
 
     def evaluate(self, step: int) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import signal
 from pathlib import Path
 
 import yaml
@@ -16,7 +18,7 @@ import yaml
 from harness import atomic, comparison, distributed, leaderboard, tuning
 from harness.config import EmbeddedModel, Executor, RunSpec, Suite, runs_of, tuning_runs
 from harness.embedded import base_checkpoint
-from harness.errors import UserError
+from harness.errors import Interrupted, UserError
 from harness.plugins import algorithm_of, check_task_fields, engine_class, task_of
 from harness.progress import SuiteProgress
 from harness.run import execute_run
@@ -135,6 +137,16 @@ def run_locally(runs: list[RunSpec], out_dir: Path, base_dir: Path, executor: Ex
     return finished, failed
 
 
+def _ignore_signals() -> None:
+    """A worker stops when its parent says so (SIGTERM, handled while a run is going), not on the
+    terminal's Ctrl-C, which would kill it between runs and break the pool."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+INTERRUPTED = "interrupted"  # what a worker returns when a signal stopped its run at a resume point
+
+
 def _run_in_worker(run: RunSpec, out_dir: Path, base_dir: Path, threads: int | None) -> str | None:
     """Body of a local worker process: the run's id, or None when it diverged (logged there)."""
     from harness.logs import quiet_libraries
@@ -146,6 +158,8 @@ def _run_in_worker(run: RunSpec, out_dir: Path, base_dir: Path, threads: int | N
     except TrainingDiverged as e:
         log.error("run %s diverged: %s", run.run_id, e)
         return None
+    except Interrupted:
+        return INTERRUPTED
 
 
 def run_in_workers(runs: list[RunSpec], out_dir: Path, base_dir: Path, executor: Executor,
@@ -154,20 +168,40 @@ def run_in_workers(runs: list[RunSpec], out_dir: Path, base_dir: Path, executor:
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     finished, failed = [], {}
+    interrupted = []
     context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch thread pools
-    with ProcessPoolExecutor(executor.workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(executor.workers, mp_context=context, initializer=_ignore_signals) as pool:
+
+        def stop(signum, frame):  # the workers finish their step and save; runs not started stay so
+            interrupted.append(signum)
+            for future in pending:
+                future.cancel()
+            for process in list(pool._processes.values()):
+                if process.is_alive():
+                    os.kill(process.pid, signal.SIGTERM)
+
         pending = {pool.submit(_run_in_worker, run, out_dir, base_dir, executor.threads): run for run in runs}
+        previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
         log.info("running %d runs in %d worker processes (%s threads each)", len(runs), executor.workers, executor.threads)
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                run = pending.pop(future)
-                if future.result() is None:
-                    failed[run.run_id] = "diverged (see the log)"
-                else:
-                    finished.append(run.run_id)
-                    log.info("finished %s", run.run_id)
-                bars.run_ended()
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    run = pending.pop(future)
+                    result = None if future.cancelled() else future.result()
+                    if result == INTERRUPTED or future.cancelled():
+                        interrupted.append(run.run_id)
+                    elif result is None:
+                        failed[run.run_id] = "diverged (see the log)"
+                    else:
+                        finished.append(run.run_id)
+                        log.info("finished %s", run.run_id)
+                    bars.run_ended()
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+    if interrupted:
+        raise Interrupted(f"{len(finished)} runs finished, the others stopped at a resume point")
     return finished, failed
 
 

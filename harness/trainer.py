@@ -22,7 +22,7 @@ import torch
 from algorithms.batch import RolloutBatch
 from harness import atomic, distributed
 from harness.budget import Budget
-from harness.errors import UserError
+from harness.errors import Interrupted, UserError
 from harness.engines.base import Generation, SamplingParams
 from harness.policy import encode_prompt, response_logprobs, right_pad
 
@@ -100,6 +100,7 @@ class Trainer:
         warmup = max(1, train_cfg.warmup_steps)
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda i: min(1.0, (i + 1) / warmup))
         self.on_step = on_step
+        self.stop_requested = False  # set by a signal handler: finish the step, save, stop
         self.metrics: list[dict] = []
         self.params = SamplingParams(rollout_cfg.max_new_tokens, rollout_cfg.temperature, rollout_cfg.top_p)
 
@@ -315,6 +316,15 @@ class Trainer:
         """An FSDP run's optimizer state is split over its processes; such a run restarts instead."""
         return not self.sharded
 
+    def _checkpoint_due(self, step: int, spent_before: float) -> bool:
+        every = self.train_cfg.checkpoint_every
+        if every is None:
+            return False
+        if every >= 1:
+            return step % int(every) == 0
+        limit = self.budget.limit  # a budget fraction: this step crossed a multiple of it
+        return int(self.budget.spent / (every * limit)) > int(spent_before / (every * limit))
+
     def state_dict(self) -> dict:
         """Everything besides the weights that the next step depends on, so a resumed run repeats
         exactly: with data parallelism, every process's sampling streams (a collective: all call it)."""
@@ -335,12 +345,15 @@ class Trainer:
         self.budget.restore(state["budget"])
         self.metrics = list(state["metrics"])
 
-    def train(self, metrics_path: Path | None, eval_points: list[float] = (), on_eval: Callable[[int], None] | None = None) -> list[dict]:
+    def train(self, metrics_path: Path | None, eval_points: list[float] = (), on_eval: Callable[[int], None] | None = None,
+              on_checkpoint: Callable[[int], None] | None = None) -> list[dict]:
         """Steps until the budget is spent; metrics.jsonl is rewritten atomically after each.
 
         `on_eval(step)` is called (with the clock paused) after the first step that reaches each of
         `eval_points` (budget fractions), for learning curves over the budget axis.
-        """
+        
+        `on_checkpoint(step)` writes a resume point: every `train.checkpoint_every` steps (or budget
+        fraction), and when `stop_requested` is set (SIGINT/SIGTERM), after which `Interrupted` is raised."""
         self.policy.train()
         step = len(self.metrics)  # > 0 when resumed
         if step == 0:
@@ -375,11 +388,17 @@ class Trainer:
                 atomic.write_jsonl(metrics_path, self.metrics)
             if self.on_step:
                 self.on_step(row)
-            if pending and self.budget.fraction >= pending[0] and on_eval:
+            evaluated = bool(pending and self.budget.fraction >= pending[0] and on_eval)
+            if evaluated:
                 while pending and self.budget.fraction >= pending[0]:
                     pending.pop(0)
                 with self.budget.paused():
                     on_eval(step)
                 self.policy.train()
+            if on_checkpoint and not evaluated and (self.stop_requested or self._checkpoint_due(step, spent_before=before)):
+                with self.budget.paused():
+                    on_checkpoint(step)
+            if self.stop_requested:
+                raise Interrupted(f"stopped after step {step}")
         self.policy.eval()
         return self.metrics

@@ -131,3 +131,32 @@ def test_an_interrupted_run_resumes_from_its_last_evaluation(tmp_path, monkeypat
     assert run_metrics(tmp_path / "cut") == run_metrics(tmp_path / "whole")
     evals = lambda out: sorted(p.name for p in out.glob("runs/*/eval/*"))
     assert evals(tmp_path / "cut") == evals(tmp_path / "whole") and len(evals(tmp_path / "whole")) == 5
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_finishes_the_step_saves_and_resumes_where_it_stopped(tmp_path, workers):
+    """SIGINT mid-run (no evaluation point near): exit 130 with a message, a resume point at the
+    step reached (train.checkpoint_every: 1), and a re-run that repeats the uninterrupted suite."""
+    changes = dict(algorithms={"grpo": {}, "dr_grpo": {}}, eval={"n": 2, "k": [1, 2], "every": None},
+                   executor={"kind": "local", "workers": workers})
+    suite = suite_file(tmp_path, "interrupt", **changes, train={**SMOKE["train"], "checkpoint_every": 1, "keep_checkpoints": 2})
+    whole = grainbench("run", str(suite), "--out", str(tmp_path / "whole"), "--cache", str(tmp_path / "cache"))
+    assert whole.returncode == 0, whole.stderr
+
+    out = tmp_path / "cut"
+    args = [sys.executable, "-m", "harness.cli", "run", str(suite), "--out", str(out), "--cache", str(tmp_path / "cache")]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(len(p.read_text().splitlines()) >= 3 for p in out.glob("runs/*/metrics.jsonl")):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C reaches the whole process group
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted; re-run the same command to resume" in stderr, stderr[-2000:]
+    stopped = [p.parent for p in out.glob("runs/*/metrics.jsonl") if not (p.parent / "DONE").exists()]
+    assert stopped and all((d / "resume.pt").exists() for d in stopped)
+    assert all(len(list((d / "checkpoints").glob("step_*"))) <= 2 for d in stopped)  # keep_checkpoints
+
+    resumed = grainbench("run", str(suite), "--out", str(out), "--cache", str(tmp_path / "cache"))
+    assert resumed.returncode == 0, resumed.stderr
+    pd.testing.assert_frame_equal(comparable(out), comparable(tmp_path / "whole"))
+    assert run_metrics(out) == run_metrics(tmp_path / "whole")
