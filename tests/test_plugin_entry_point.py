@@ -11,13 +11,12 @@ def make_plugin(root):
         from dataclasses import dataclass
 
         from algorithms.batch import token_positions
-        from algorithms.objective import PolicyGradient
+        from algorithms.grpo import GRPO
 
 
         @dataclass
-        class HalfGRPO(PolicyGradient):
+        class HalfGRPO(GRPO):
             fraction: float = 0.5
-            unit = "token"
             version = "1"
 
             def loss_mask(self, batch):
@@ -66,3 +65,20 @@ def test_a_broken_or_clashing_plugin_is_one_error_and_other_verbs_work(tmp_path)
     assert smoke.returncode == 2 and "built-in" in smoke.stderr and "half-grpo" in smoke.stderr
     tasks = grainbench("tasks", env=env)  # the bad plugin is not used here
     assert tasks.returncode == 0 and "arith" in tasks.stdout
+
+
+def test_the_plugin_guides_own_test_passes_outside_the_repository(tmp_path):
+    """The test the plugin guide shows, taken from the guide, run by pytest in the plugin's folder."""
+    import re
+    import subprocess
+    import sys
+
+    plugin = tmp_path / "site"
+    plugin.mkdir()
+    make_plugin(plugin)
+    guide = (ROOT / "docs" / "adding-an-algorithm.md").read_text()
+    (snippet,) = [block for block in re.findall(r"```python\n(.*?)```", guide, re.DOTALL) if "def test_" in block]
+    (plugin / "test_half_grpo.py").write_text(snippet)
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_half_grpo.py"], cwd=plugin,
+                       env={**__import__("os").environ, "PYTHONPATH": f"{plugin}:{ROOT}"}, capture_output=True, text=True)
+    assert r.returncode == 0 and "1 passed" in r.stdout, r.stdout + r.stderr
