@@ -177,6 +177,8 @@ def list_tasks():
     for name in TASKS.names():
         cls = TASKS.get(name)
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        if doc.startswith(f"{cls.__name__}("):  # a dataclass's generated signature is no description
+            doc = "(no description)"
         typer.echo(f"{name} (version {cls.version}): {doc}")
 
 

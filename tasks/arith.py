@@ -26,6 +26,9 @@ LOSS = ["loses {n}", "gives {n} away", "sells {n}"]
 @register("arith")
 @dataclass
 class Arith(HashSplit):
+    """Generated word problems of a few additions and subtractions, answered as `#### n`: disjoint
+    train, validation and eval splits by hash of the problem."""
+
     steps: int = 2
     max_start: int = 30
     max_operand: int = 20

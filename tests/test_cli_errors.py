@@ -137,3 +137,11 @@ def test_steps_go_to_the_runs_log_and_not_between_the_progress_bars(tmp_path, ca
         logging.getLogger("harness.suite").warning("evaluation at 50%")
     shown = capsys.readouterr().err
     assert "evaluation at 50%" in shown and "step 7 reward" not in shown
+
+
+def test_tasks_are_described_in_words(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["grainbench", "tasks"])
+    with pytest.raises(SystemExit):
+        main()
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) >= 10 and not any("(no description)" in line or "=" in line.split(":", 1)[1][:40] for line in lines)
