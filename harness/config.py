@@ -55,6 +55,9 @@ class ModelSpec(Strict):
     embedded: EmbeddedModel | None = None
     path: str | None = Field(None, description="HF model id or local directory instead of the embedded model")
     warm_start: WarmStart = WarmStart()
+    dtype: Literal["float32", "bfloat16", "auto"] = Field("float32", description="the weights' dtype when loaded "
+                                                          "(auto: the checkpoint's own); bfloat16 trains in bf16 "
+                                                          "throughout — for float32 master weights use train.mixed_precision")
 
     @model_validator(mode="after")
     def one_source(self):
@@ -145,6 +148,9 @@ class Train(Strict):
     eps_high: float = Field(0.2, gt=0, description="token-level ε₁, upper side (DAPO keeps its clip-higher 0.28)")
     kl_coef: float = Field(0.0, ge=0, description="k3 KL to the reference model for every algorithm (its reference "
                            "forward is charged to the budget); 0 leaves the reference out")
+    mixed_precision: Literal["no", "bf16"] = Field("no", description="bf16: forward passes under bf16 autocast while "
+                                                   "weights, gradients and optimizer state stay float32 (as TRL and "
+                                                   "verl train); behaviour log-probs are recomputed the same way")
     checkpoint_every: float | None = Field(None, gt=0, description="also write a resume point every N steps (N >= 1) "
                                               "or every fraction of the budget (< 1), besides each evaluation point; "
                                               "not part of the config hash: results do not change")

@@ -67,15 +67,19 @@ def looks_like_a_path(value: str) -> bool:
     return value.startswith((".", "/", "~")) or value.endswith("/") or len(parts) > 2 or (len(parts) == 2 and Path(parts[0]).is_dir())
 
 
-def load_checkpoint(path: str | Path):
-    """(tokenizer, model) from an HF directory or hub id; a clear error when it is not a model."""
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "auto": "auto"}
+
+
+def load_checkpoint(path: str | Path, dtype: str = "float32"):
+    """(tokenizer, model) from an HF directory or hub id, its weights in `dtype` (float32, bfloat16 or
+    auto: as saved); a clear error when it is not a model."""
     from harness.errors import UserError
 
     if looks_like_a_path(str(path)) and not Path(path).expanduser().is_dir():
         raise UserError(f"model directory {path} not found; give a Hugging Face model directory or hub id")
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path))
-        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=DTYPES[dtype])
     except (OSError, ValueError) as e:
         raise UserError(f"model {path} could not be loaded as a causal LM ({type(e).__name__}: {e}); "
                         "give a Hugging Face model directory or hub id") from None

@@ -66,7 +66,7 @@ def _execute(run: RunSpec, out_dir: Path, base_dir: Path, run_dir: Path, state: 
         torch.set_num_threads(threads)  # CPU results depend on the thread count: make it a setting
     started = time.perf_counter() - (state["wall_seconds"] if state else 0.0)
     torch.manual_seed(run.seed)
-    tokenizer, model = load_checkpoint(base_dir)
+    tokenizer, model = load_checkpoint(base_dir, run.model.dtype)
     model.to(distributed.device())
     engine = make_engine(run.engine, model, tokenizer)
     algorithm = algorithm_of(run)

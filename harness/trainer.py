@@ -121,7 +121,7 @@ class Trainer:
     def to_batch(self, rollout: Rollout, group_size: int) -> RolloutBatch:
         ids, mask = right_pad([g.response_ids for g in rollout.generations], self.tokenizer.pad_token_id)
         old_logp, _ = right_pad([g.logprobs for g in rollout.generations], 0.0, torch.float32)
-        if self.params.top_p < 1 and not getattr(self.engine, "logprobs_before_top_p", True):
+        if self.train_cfg.mixed_precision != "no" or (self.params.top_p < 1 and not getattr(self.engine, "logprobs_before_top_p", True)):
             old_logp = self.behaviour_logprobs(rollout.prompts, ids, mask)
         entropy, _ = right_pad([g.entropies for g in rollout.generations], 0.0, torch.float32)
         if self.algorithm.needs_entropy and any(len(g.entropies) != len(g.response_ids) for g in rollout.generations):
@@ -133,12 +133,18 @@ class Trainer:
             group=torch.arange(rows) // group_size, max_new_tokens=self.rollout_cfg.max_new_tokens,
         )
 
+    def autocast(self):
+        """bf16 autocast for forward passes under `train.mixed_precision: bf16` (weights stay float32)."""
+        device = next(self.model.parameters()).device.type
+        return torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=self.train_cfg.mixed_precision == "bf16")
+
     @torch.no_grad()
     def behaviour_logprobs(self, prompts: list[list[int]], ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Untruncated log-probs of the sampled tokens under the sampling policy, for an engine that
-        records them after top-p (vLLM): the ratio's denominator must be what the numerator recomputes.
-        One no-grad forward, charged."""
-        logp, _ = response_logprobs(self.model, prompts, ids, mask, self.tokenizer.pad_token_id, self.rollout_cfg.temperature)
+        records them after top-p (vLLM), or under mixed precision: the ratio's denominator must be what
+        the numerator recomputes. One no-grad forward, charged."""
+        with self.autocast():
+            logp, _ = response_logprobs(self.model, prompts, ids, mask, self.tokenizer.pad_token_id, self.rollout_cfg.temperature)
         self.budget.charge(forwarded=int(mask.sum()) + sum(len(p) for p in prompts))
         return logp.float().cpu().masked_fill(~mask, 0.0)
 
@@ -289,15 +295,18 @@ class Trainer:
 
     def _backward(self, mb: RolloutBatch, prompts: list[list[int]], count: float, first: bool) -> tuple[float, dict]:
         pad = self.tokenizer.pad_token_id
-        new_logp, entropy = response_logprobs(self.policy, prompts, mb.response_ids, mb.mask, pad,
-                                              self.rollout_cfg.temperature, with_entropy=first)
+        with self.autocast():
+            new_logp, entropy = response_logprobs(self.policy, prompts, mb.response_ids, mb.mask, pad,
+                                                  self.rollout_cfg.temperature, with_entropy=first)
         ref_logp = None
         tokens = int(mb.mask.sum()) + sum(len(p) for p in prompts)
         if self.reference is not None:
-            with torch.no_grad():
+            with torch.no_grad(), self.autocast():
                 ref_logp, _ = response_logprobs(self.reference, prompts, mb.response_ids, mb.mask, pad,
                                                 self.rollout_cfg.temperature)
             self.budget.charge(forwarded=tokens)
+        new_logp = new_logp.float()  # the loss in float32 whatever the forward ran in
+        ref_logp = ref_logp.float() if ref_logp is not None else None
         loss, metrics = self.algorithm.loss(new_logp, mb, ref_logp, count=count)
         if not torch.isfinite(loss):
             raise TrainingDiverged(f"loss became {loss.item()}; lower train.lr or check the rewards")

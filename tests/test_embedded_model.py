@@ -33,3 +33,14 @@ def test_save_load_round_trip(tmp_path):
     x = torch.tensor([[tok2.bos_token_id] + ids])
     torch.testing.assert_close(model(x).logits, model2(x).logits)
     assert model2.config.model_type == "llama"
+
+
+def test_a_model_loads_in_the_dtype_the_suite_asks_for(tmp_path):
+    from harness.embedded import load_checkpoint
+
+    tokenizer = build_tokenizer()
+    model = build_model(EmbeddedModel(hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2, num_kv_heads=1), tokenizer, seed=0)
+    save_checkpoint(model, tokenizer, tmp_path / "ckpt")
+    for dtype, expected in [("float32", torch.float32), ("bfloat16", torch.bfloat16), ("auto", torch.float32)]:
+        _, loaded = load_checkpoint(tmp_path / "ckpt", dtype)
+        assert {p.dtype for p in loaded.parameters()} == {expected}, dtype

@@ -193,3 +193,33 @@ def test_a_sampler_that_is_not_the_trained_distribution_stops_the_run():
     with pytest.raises(TrainingDiverged, match="generation_config"):
         trainer(SkewedEngine).train(None)
     assert trainer(HFEngine).train(None)[0]["behaviour_gap"] < 1e-3
+
+
+def test_bf16_mixed_precision_keeps_float32_weights_and_log_probs_close():
+    from harness.budget import Budget
+    from harness.config import EmbeddedModel, Rollout, Train
+    from harness.embedded import build_model, build_tokenizer
+    from harness.engines.hf import HFEngine
+    from harness.plugins import make_algorithm
+    from harness.policy import response_logprobs, right_pad
+    from harness.trainer import Trainer
+    from tasks.arith import Arith
+
+    tok = build_tokenizer()
+    model = build_model(EmbeddedModel(hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2, num_kv_heads=1), tok, 0)
+    budget = Budget("flops", 1.0, sum(p.numel() for p in model.parameters()))  # one step
+    trainer = Trainer(model=model, tokenizer=tok, engine=HFEngine(model, tok), task=Arith(), algorithm=make_algorithm("grpo", {}),
+                      rollout_cfg=Rollout(prompts_per_step=2, samples_per_prompt=4, max_new_tokens=8),
+                      train_cfg=Train(mixed_precision="bf16", warmup_steps=0), budget=budget, seed=0)
+    gens = [g for group in trainer.engine.generate([[1, 2, 3]] * 2, 4, trainer.params, seed=0) for g in group]
+    ids, mask = right_pad([g.response_ids for g in gens], tok.pad_token_id)
+    prompts = [g.prompt_ids for g in gens]
+    with torch.no_grad():
+        exact, _ = response_logprobs(model, prompts, ids, mask, tok.pad_token_id, 1.0)
+        with trainer.autocast():
+            low, _ = response_logprobs(model, prompts, ids, mask, tok.pad_token_id, 1.0)
+    assert mask.sum() > 10 and 0 < (low.float() - exact)[mask].abs().max() < 0.1  # bf16 differs, but a little
+    row = trainer.train(None)[0]
+    assert row["behaviour_gap"] < 1e-6  # the behaviour log-probs were recomputed under the same autocast
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert all(v.dtype == torch.float32 for state in trainer.optimizer.state.values() for v in state.values() if torch.is_tensor(v) and v.numel() > 1)
