@@ -39,14 +39,17 @@ DEFAULT_CACHE = Path(os.environ.get("GRAINBENCH_CACHE", Path.home() / ".cache" /
 def run(suite_file: Path = typer.Argument(..., help="suite YAML, e.g. suites/quick.yaml"),
         out: Optional[Path] = typer.Option(None, "--out", help="results directory (default results/<suite name>)"),
         cache: Path = typer.Option(DEFAULT_CACHE, "--cache", help="where warm-started base models are cached"),
-        seeds: Optional[str] = typer.Option(None, "--seeds", help="comma-separated seeds replacing the suite's, e.g. 0,1,2")):
+        seeds: Optional[str] = typer.Option(None, "--seeds", help="comma-separated seeds replacing the suite's, e.g. 0,1,2"),
+        report_to: Optional[str] = typer.Option(None, "--report-to", help="comma-separated trackers replacing the suite's "
+                                                "report_to: tensorboard, mlflow, wandb, trackio")):
     """Train every (algorithm × task × seed) of a suite, evaluate, and write the leaderboard."""
     from harness.config import load_suite
     from harness.suite import run_suite
 
     from harness import distributed
 
-    suite = load_suite(suite_file, seeds=_int_list(seeds, "--seeds") if seeds is not None else None)
+    trackers = [name.strip() for name in report_to.split(",") if name.strip()] if report_to is not None else None
+    suite = load_suite(suite_file, seeds=_int_list(seeds, "--seeds") if seeds is not None else None, report_to=trackers)
     quiet_libraries()
     distributed.init_from_env()  # under torchrun: one data-parallel process each
     result = run_suite(suite, out or Path("results") / suite.name, cache)

@@ -278,6 +278,8 @@ class Suite(Strict):
     engine: EngineSpec = EngineSpec()
     executor: Executor = Executor()
     tune: Tune | None = None
+    report_to: list[Literal["tensorboard", "mlflow", "wandb", "trackio"]] = Field(
+        default_factory=list, description="experiment trackers every run is mirrored into (harness.tracking)")
     baseline: str | None = Field(None, description="a row (algorithm setting) every other row is compared with: "
                                  "paired differences, bootstrap intervals, Holm-corrected p-values (comparisons.csv)")
 
@@ -339,12 +341,13 @@ class RunSpec(Strict):
     train: Train
     eval: Eval
     engine: EngineSpec
+    report_to: list[str] = Field(default_factory=list)  # where the run is mirrored; not part of its identity
 
     def config_hash(self) -> str:
         """Hash of everything that determines the result except the seed: equal across a row's seeds.
         It holds the code's own `version`s (the algorithm's, each task's and its scorer's), so a run
         finished before a behaviour change is never taken for one made after it."""
-        payload = self.model_dump(mode="json", exclude={"seed": True, "suite": True,
+        payload = self.model_dump(mode="json", exclude={"seed": True, "suite": True, "report_to": True,
                                                    "train": {"grad_accumulation", "parallel", "max_behaviour_gap",
                                                              "checkpoint_every", "keep_checkpoints"}})
         payload["versions"] = self.code_versions()
@@ -372,8 +375,9 @@ def _format_error(path: Path, err: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def load_suite(path: str | Path, seeds: list[int] | None = None) -> Suite:
-    """The validated suite in `path`; `seeds` replaces its seed list (e.g. `grainbench run --seeds 0,1,2`)."""
+def load_suite(path: str | Path, seeds: list[int] | None = None, report_to: list[str] | None = None) -> Suite:
+    """The validated suite in `path`; `seeds` replaces its seed list (e.g. `grainbench run --seeds 0,1,2`)
+    and `report_to` its trackers (`--report-to tensorboard,mlflow`)."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path} is a directory; pass a suite YAML file, e.g. {path / 'quick.yaml'}")
@@ -392,6 +396,8 @@ def load_suite(path: str | Path, seeds: list[int] | None = None) -> Suite:
     raw.setdefault("name", path.stem)
     if seeds is not None:
         raw["seeds"] = seeds
+    if report_to is not None:
+        raw["report_to"] = report_to
     try:
         return Suite.model_validate(raw)
     except ValidationError as e:
@@ -436,7 +442,7 @@ def runs_of(suite: Suite, chosen: dict[str, dict[str, Any]] | None = None) -> li
         for seed in suite.seeds:
             run = RunSpec(suite=suite.name, algorithm=algorithm, params=params, label=label, task=suite.tasks.train,
                           seed=seed, model=suite.model, tasks=suite.tasks, budget=suite.budget, rollout=suite.rollout,
-                          train=suite.train, eval=suite.eval, engine=suite.engine)
+                          train=suite.train, eval=suite.eval, engine=suite.engine, report_to=suite.report_to)
             if chosen and label in chosen:
                 run = run.model_copy(update={**with_values(run, chosen[label]), "tuned": chosen[label]})
             runs.append(run)

@@ -31,6 +31,7 @@ from harness.errors import UserError
 from harness.evaluator import evaluate
 from harness.logs import STEPS
 from harness.plugins import algorithm_of, make_engine, task_of
+from harness.tracking import Trackers
 from harness.trainer import Trainer
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,11 @@ def _execute(run: RunSpec, out_dir: Path, base_dir: Path, run_dir: Path, state: 
     algorithm = algorithm_of(run)
     budget = Budget(run.budget.unit, run.budget.limit, sum(p.numel() for p in model.parameters()))
 
+    trackers = Trackers.for_run(run.report_to, run, out_dir, run_dir) if run.report_to and distributed.is_main() else None
+
     def report(row: dict) -> None:
+        if trackers:
+            trackers.step(row)
         step_log.info("  step %d reward %.3f budget %.0f%%", row["step"], row["reward"], 100 * row["budget_fraction"])
         if on_step:
             on_step(row)
@@ -80,7 +85,7 @@ def _execute(run: RunSpec, out_dir: Path, base_dir: Path, run_dir: Path, state: 
     trainer = Trainer(model=model, tokenizer=tokenizer, engine=engine, task=task_of(run.task, run.tasks),
                       algorithm=algorithm, rollout_cfg=run.rollout, train_cfg=run.train, budget=budget, seed=run.seed,
                       on_step=report)
-    curve = Curve(run, run_dir, trainer, started)
+    curve = Curve(run, run_dir, trainer, started, trackers)
     if state is None:
         curve.evaluate_base(base_dir, out_dir / "base_eval")
     else:
@@ -114,6 +119,8 @@ def _execute(run: RunSpec, out_dir: Path, base_dir: Path, run_dir: Path, state: 
         "base_eval": curve.points[0]["eval"], "eval": curve.points[-1]["eval"], "curve": curve.points,
     }
     atomic.write_json(run_dir / "summary.json", summary)
+    if trackers:
+        trackers.close()
     atomic.write_text(run_dir / "DONE", "")
     (run_dir / RESUME).unlink(missing_ok=True)  # the final checkpoint replaces it (and it holds optimizer state too)
     distributed.barrier()
@@ -157,8 +164,8 @@ def open_run_dir(run: RunSpec, run_dir: Path) -> dict | None:
 class Curve:
     """A run's evaluations along the budget axis, written to eval/step_*; the main process evaluates."""
 
-    def __init__(self, run: RunSpec, run_dir: Path, trainer: Trainer, started: float):
-        self.run, self.run_dir, self.trainer, self.started = run, run_dir, trainer, started
+    def __init__(self, run: RunSpec, run_dir: Path, trainer: Trainer, started: float, trackers: Trackers | None = None):
+        self.run, self.run_dir, self.trainer, self.started, self.trackers = run, run_dir, trainer, started, trackers
         self.engine, self.tokenizer = trainer.engine, trainer.tokenizer  # what the trainer samples with
         self.tasks = {name: task_of(name, run.tasks) for name in run.tasks.eval}
         self.points: list[dict] = []
@@ -171,6 +178,8 @@ class Curve:
             scores = {name: evaluate_cached(self.engine, self.tokenizer, task, self.run, base_dir, cache, self.run_dir)
                       for name, task in self.tasks.items()}
             self.points = [{"step": 0, "budget_spent": 0.0, "budget_fraction": 0.0, "eval": scores}]
+            if self.trackers:
+                self.trackers.evaluation(self.points[0])
 
     def point(self, step: int) -> None:
         """An intermediate evaluation, saved with the state to resume from it (every process calls this)."""
@@ -202,6 +211,8 @@ class Curve:
             atomic.write_jsonl(self.run_dir / "eval" / f"step_{step:06d}-{name}.jsonl", records)
         budget = self.trainer.budget
         self.points.append({"step": step, "budget_spent": budget.spent, "budget_fraction": budget.fraction, "eval": scores})
+        if self.trackers:
+            self.trackers.evaluation(self.points[-1])
 
 
 def training_means(metrics: list[dict]) -> dict:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from harness import atomic, comparison, distributed, leaderboard, tuning
+from harness import atomic, comparison, distributed, leaderboard, tracking, tuning
 from harness.config import EmbeddedModel, Executor, RunSpec, Suite, runs_of, tuning_runs
 from harness.embedded import base_checkpoint
 from harness.errors import Interrupted, UserError
@@ -100,6 +100,8 @@ def run_suite(suite: Suite, out_dir: Path, cache_dir: Path, progress: bool | Non
     table = leaderboard.write(out_dir, ids) if main else leaderboard.build(out_dir, ids)
     if main and suite.baseline is not None and not table.empty:
         comparison.write(out_dir, suite.baseline, ids)
+    if main:
+        tracking.report_leaderboard(suite.report_to, suite.name, out_dir, table)
     return SuiteResult(out_dir, base_dir, reused, finished, skipped, failed, table)
 
 

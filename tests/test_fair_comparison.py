@@ -194,3 +194,52 @@ def test_eval_of_a_runs_checkpoint_scores_as_the_run_did(tmp_path, capsys, monke
     assert (summary["n"], summary["pass@1"], summary["pass@2"]) == (2, final["pass@1"], final["pass@2"])
     code, err = cli_in_process(capsys, monkeypatch, "eval", "--run", str(run_dir), "--task", "arith")
     assert code == 2 and "--force" in err  # an earlier evaluation is never overwritten silently
+
+
+def test_runs_are_mirrored_into_tensorboard_and_mlflow(tmp_path, capsys, monkeypatch, caplog):
+    pytest.importorskip("tensorboard", reason="pip install tensorboard")
+    pytest.importorskip("mlflow", reason="pip install mlflow-skinny")
+    from mlflow.tracking import MlflowClient
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    path = suite_file(tmp_path, name="watched", budget={"flops": 1.0e9}, eval={"n": 1, "k": [1], "every": 0.5},
+                      report_to=["tensorboard", "mlflow"])
+    out = tmp_path / "out"
+    code, err = cli_in_process(capsys, monkeypatch, "run", str(path), "--out", str(out), "--cache", str(tmp_path / "cache"))
+    assert code in (0, None), err
+    rows, run_dir = metrics(out, "grpo")
+    events = EventAccumulator(str(out / "tensorboard" / run_dir.name))
+    events.Reload()
+    rewards = events.Scalars("train/reward")
+    assert [e.value for e in rewards] == pytest.approx([r["reward"] for r in rows])
+    assert [e.step for e in rewards] == [int(r["budget_spent"]) for r in rows]  # the x-axis is FLOPs spent
+    assert len(events.Scalars("eval/arith/pass@1")) == 3  # base, the midpoint, final
+    client = MlflowClient(tracking_uri=(out / "mlruns").resolve().as_uri())
+    (experiment,) = [e for e in client.search_experiments() if e.name == "watched"]
+    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
+    assert set(runs) == {run_dir.name, "leaderboard"}
+    history = client.get_metric_history(runs[run_dir.name].info.run_id, "train/reward")
+    assert [m.value for m in sorted(history, key=lambda m: m.step)] == pytest.approx([r["reward"] for r in rows])
+    assert runs[run_dir.name].data.tags["config_hash"] == run_dir.name.rsplit("-", 1)[1]
+
+
+def test_a_missing_tracker_is_one_warning_and_an_unknown_one_an_error(tmp_path, capsys, monkeypatch, caplog):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def without_wandb(name, *args, **kwargs):
+        if name == "wandb" or name.startswith("wandb."):
+            raise ImportError("No module named 'wandb'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_wandb)
+    path = suite_file(tmp_path, name="unwatched", budget={"flops": 5.0e8}, eval={"n": 1, "k": [1], "every": None})
+    code, err = cli_in_process(capsys, monkeypatch, "run", str(path), "--out", str(tmp_path / "out"),
+                               "--cache", str(tmp_path / "cache"), "--report-to", "wandb")
+    assert code in (0, None), err
+    warnings = [r.getMessage() for r in caplog.records if "report_to wandb" in r.getMessage()]
+    assert len(warnings) == 2  # the run's tracker, the leaderboard's: each once, and the runs went on
+    assert (tmp_path / "out" / "leaderboard.csv").exists()
+    code, err = cli_in_process(capsys, monkeypatch, "run", str(path), "--out", str(tmp_path / "o2"), "--report-to", "neptune")
+    assert code == 2 and "report_to" in err and not (tmp_path / "o2").exists()
