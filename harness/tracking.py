@@ -6,8 +6,8 @@ run id), its config and tags the algorithm, parameters, seed, config hash and tr
 plus one named `leaderboard` holding the final table. Every per-step metric and every evaluation's
 pass@k is logged against the budget spent, so curves of different algorithms line up at equal
 compute. Local by default, in the results folder: `tensorboard/<run_id>/` event files and the
-`mlruns/` MLflow file store (MLFLOW_TRACKING_URI for a server); wandb offline (WANDB_MODE) under the
-run folder. A tracker
+`mlruns/` MLflow file store (MLFLOW_TRACKING_URI for a server), the `trackio/` store
+(TRACKIO_DIR); wandb offline (WANDB_MODE) under the run folder. A tracker
 that fails (not installed, unreachable) is one warning and is dropped; the run goes on unchanged.
 """
 
@@ -115,16 +115,21 @@ class _WandB:
 
 class _Trackio:
     def __init__(self, project: str, name: str, store: Path, state_dir: Path, config: dict):
+        os.environ.setdefault("TRACKIO_DIR", str((store / "trackio").resolve()))  # read when trackio is imported
         import trackio
 
         self.trackio = trackio
-        self.run = trackio.init(project=project, name=name, config=config, resume="allow")
+        self.run = trackio.init(project=project, name=name, config=config, resume="allow", embed=False)
 
     def log(self, values: dict[str, float], x: float) -> None:
-        self.trackio.log({**values, "budget_spent": x})
+        self.trackio.log({**values, "budget_spent": x}, step=int(x))
 
     def table(self, name: str, markdown: str, csv: str) -> None:
-        pass  # no table type in trackio's log API
+        import io
+
+        import pandas as pd
+
+        self.trackio.log({name: self.trackio.Table(dataframe=pd.read_csv(io.StringIO(csv)))})
 
     def close(self) -> None:
         self.trackio.finish()
