@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import os
 import signal
+import threading
 from pathlib import Path
 
 import yaml
@@ -42,7 +43,10 @@ def check_names(suite: Suite, load_data: bool = True) -> list[RunSpec]:
     """Fail before any work when a name or parameter is wrong (and, with `load_data`, when a task's
     data cannot be loaded)."""
     for name in [suite.tasks.train, *suite.tasks.eval]:
-        task_of(name, suite.tasks) if load_data else check_task_fields(name, suite.tasks)
+        if load_data:
+            task_of(name, suite.tasks)
+        else:
+            check_task_fields(name, suite.tasks)
     engine_class(suite.engine)
     runs = runs_of(suite)
     algorithms = {run.label: algorithm_of(run) for run in runs}
@@ -183,7 +187,8 @@ def run_in_workers(runs: list[RunSpec], out_dir: Path, base_dir: Path, executor:
                     os.kill(process.pid, signal.SIGTERM)
 
         pending = {pool.submit(_run_in_worker, run, out_dir, base_dir, executor.threads): run for run in runs}
-        previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        in_main_thread = threading.current_thread() is threading.main_thread()  # only there may signals be handled
+        previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)} if in_main_thread else {}
         log.info("running %d runs in %d worker processes (%s threads each)", len(runs), executor.workers, executor.threads)
         try:
             while pending:
