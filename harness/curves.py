@@ -66,7 +66,9 @@ def plot_curves(summaries: list[dict], results_dir: Path, out: Path) -> None:
     colors = plt.get_cmap("tab10").colors
     families = list(dict.fromkeys(runs[0].get("algorithm_name", name) for name, runs in groups.items()))
     for i, (name, runs) in enumerate(groups.items()):
-        style = dict(color=colors[i % len(colors)], ls=STYLES[families.index(runs[0].get("algorithm_name", name)) % len(STYLES)])
+        family = families.index(runs[0].get("algorithm_name", name))
+        # a colour per setting; past ten settings the colours repeat, so the style shifts with them
+        style = dict(color=colors[i % len(colors)], ls=STYLES[(family + i // len(colors)) % len(STYLES)])
         for ax, task in zip(axes[0], tasks):
             curves = [s.get("curve") or [] for s in runs]
             length = min(len(c) for c in curves)

@@ -12,7 +12,7 @@ from pathlib import Path
 from harness import atomic, environment, leaderboard
 from harness.errors import UserError
 
-FILES = ("leaderboard.csv", "leaderboard.md", "curves.png", "suite.yaml")
+FILES = ("leaderboard.csv", "leaderboard.md", "comparisons.csv", "comparisons.md", "curves.png", "suite.yaml")
 
 
 def sha256(path: Path) -> str:
