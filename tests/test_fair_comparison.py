@@ -250,11 +250,12 @@ def test_runs_are_mirrored_into_trackio(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("TRACKIO_DIR", str(tmp_path / "trackio"))
     import trackio
 
-    path = suite_file(tmp_path, name="watched_trackio", budget={"flops": 5.0e8}, eval={"n": 1, "k": [1], "every": None},
+    project = f"watched_{tmp_path.name}"  # trackio's store may be shared with other runs of this process
+    path = suite_file(tmp_path, name=project, budget={"flops": 5.0e8}, eval={"n": 1, "k": [1], "every": None},
                       report_to=["trackio"])
     code, err = cli_in_process(capsys, monkeypatch, "run", str(path), "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"))
     assert code in (0, None), err
     rows, run_dir = metrics(tmp_path / "out", "grpo")
-    logged = [r for r in trackio.SQLiteStorage.get_logs("watched_trackio", run_dir.name) if "train/reward" in r]
+    logged = [r for r in trackio.SQLiteStorage.get_logs(project, run_dir.name) if "train/reward" in r]
     assert [r["train/reward"] for r in logged] == pytest.approx([r["reward"] for r in rows])
     assert [r["step"] for r in logged] == [int(r["budget_spent"]) for r in rows]

@@ -206,7 +206,7 @@ def test_bf16_mixed_precision_keeps_float32_weights_and_log_probs_close():
     from tasks.arith import Arith
 
     tok = build_tokenizer()
-    model = build_model(EmbeddedModel(hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2, num_kv_heads=1), tok, 0)
+    model = build_model(EmbeddedModel(hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2, num_kv_heads=1), tok, 0).float()
     budget = Budget("flops", 1.0, sum(p.numel() for p in model.parameters()))  # one step
     trainer = Trainer(model=model, tokenizer=tok, engine=HFEngine(model, tok), task=Arith(), algorithm=make_algorithm("grpo", {}),
                       rollout_cfg=Rollout(prompts_per_step=2, samples_per_prompt=4, max_new_tokens=8),
