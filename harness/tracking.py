@@ -18,13 +18,11 @@ import logging
 import math
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
-
-TRACKERS = ("tensorboard", "mlflow", "wandb", "trackio")
-
 
 def _numbers(row: dict, prefix: str) -> dict[str, float]:
     return {f"{prefix}{k}": float(v) for k, v in row.items()
@@ -75,8 +73,6 @@ class _MLflow:
 
     def log(self, values: dict[str, float], x: float) -> None:
         from mlflow.entities import Metric
-
-        import time
 
         now = int(time.time() * 1000)
         self.client.log_batch(self.run_id, metrics=[Metric(self._key(k), v, now, int(x)) for k, v in values.items()])

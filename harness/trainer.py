@@ -360,7 +360,7 @@ class Trainer:
 
         `on_eval(step)` is called (with the clock paused) after the first step that reaches each of
         `eval_points` (budget fractions), for learning curves over the budget axis.
-        
+
         `on_checkpoint(step)` writes a resume point: every `train.checkpoint_every` steps (or budget
         fraction), and when `stop_requested` is set (SIGINT/SIGTERM), after which `Interrupted` is raised."""
         self.policy.train()

@@ -246,11 +246,14 @@ def test_a_missing_tracker_is_one_warning_and_an_unknown_one_an_error(tmp_path, 
 
 
 def test_runs_are_mirrored_into_trackio(tmp_path, capsys, monkeypatch):
+    import os
+    import time
+
     pytest.importorskip("trackio", reason="pip install trackio")
     monkeypatch.setenv("TRACKIO_DIR", str(tmp_path / "trackio"))
     import trackio
 
-    project = f"watched_{tmp_path.name}"  # trackio's store may be shared with other runs of this process
+    project = f"watched_{os.getpid()}_{time.time_ns()}"  # trackio's store may outlive this test and be shared
     path = suite_file(tmp_path, name=project, budget={"flops": 5.0e8}, eval={"n": 1, "k": [1], "every": None},
                       report_to=["trackio"])
     code, err = cli_in_process(capsys, monkeypatch, "run", str(path), "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"))

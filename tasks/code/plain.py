@@ -57,7 +57,8 @@ def _plain_form(value, depth=0):
         base = next((read for t, read in _AS_BASE if isinstance(value, t)), None)
         if base is None:
             return value
-        value, kind = base(value), type(base(value))
+        value = base(value)
+        kind = type(value)
     if kind in (list, tuple, set, frozenset):
         return kind(_plain_form(v, depth + 1) for v in value)
     if kind is dict:
