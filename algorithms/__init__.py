@@ -1,7 +1,7 @@
 """The granularity family: each algorithm is a registered `PolicyGradient` configuration.
 
 This package imports nothing from `harness/` or `tasks/`: tensors in, loss out. Built-ins register
-themselves here; `harness.plugins` adds entry points (group `grainbench.algorithms`) and lazy loading.
+themselves here; `harness.spec.plugins` adds entry points (group `grainbench.algorithms`) and lazy loading.
 """
 
 from __future__ import annotations

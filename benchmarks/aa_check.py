@@ -14,9 +14,9 @@ from pathlib import Path
 
 from algorithms import register
 from algorithms.grpo import GRPO
-from harness import leaderboard
-from harness.config import load_suite, runs_of
-from harness.suite import run_suite
+from harness.results import leaderboard
+from harness.spec.config import load_suite, runs_of
+from harness.suites.suite import run_suite
 
 
 @register("grpo_twin")

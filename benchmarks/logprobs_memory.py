@@ -26,7 +26,7 @@ def plain(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
 
 
 def blockwise(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    from harness.logprobs import token_logprobs
+    from harness.training.logprobs import token_logprobs
 
     return token_logprobs(logits, tokens, 0.9)
 

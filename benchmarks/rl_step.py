@@ -65,11 +65,11 @@ def sync(device: str) -> None:
 
 
 def grainbench_steps(args, dtype, device, decode: str) -> dict:
-    from harness.budget import Budget
-    from harness.config import Rollout, Train
     from harness.engines.hf import HFEngine
-    from harness.plugins import make_algorithm
-    from harness.trainer import Trainer
+    from harness.spec.config import Rollout, Train
+    from harness.spec.plugins import make_algorithm
+    from harness.training.budget import Budget
+    from harness.training.trainer import Trainer
     from tasks.base import Problem, Score, Scoring
 
     class Prompts(Scoring):

@@ -14,8 +14,8 @@ from typing import Optional
 
 import typer
 
-from harness.errors import Interrupted, UserError
-from harness.logs import quiet_libraries
+from harness.core.errors import Interrupted, UserError
+from harness.core.logs import quiet_libraries
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark policy-gradient granularity for LLM RL.")
 
@@ -43,10 +43,9 @@ def run(suite_file: Path = typer.Argument(..., help="suite YAML, e.g. suites/qui
         report_to: Optional[str] = typer.Option(None, "--report-to", help="comma-separated trackers replacing the suite's "
                                                 "report_to: tensorboard, mlflow, wandb, trackio")):
     """Train every (algorithm × task × seed) of a suite, evaluate, and write the leaderboard."""
-    from harness.config import load_suite
-    from harness.suite import run_suite
-
-    from harness import distributed
+    from harness.core import distributed
+    from harness.spec.config import load_suite
+    from harness.suites.suite import run_suite
 
     trackers = [name.strip() for name in report_to.split(",") if name.strip()] if report_to is not None else None
     suite = load_suite(suite_file, seeds=_int_list(seeds, "--seeds") if seeds is not None else None, report_to=trackers)
@@ -70,8 +69,8 @@ def run(suite_file: Path = typer.Argument(..., help="suite YAML, e.g. suites/qui
 def validate(suite_file: Path = typer.Argument(..., help="suite YAML to check"),
              schema_only: bool = typer.Option(False, "--schema-only", help="check names and fields without loading any data")):
     """Check a suite file and every name in it without running anything."""
-    from harness.config import load_suite
-    from harness.suite import check_names
+    from harness.spec.config import load_suite
+    from harness.suites.suite import check_names
 
     suite = load_suite(suite_file)
     runs = check_names(suite, load_data=not schema_only)
@@ -98,7 +97,7 @@ def eval_cmd(model: Optional[str] = typer.Option(None, "--model", help="HF model
     """Score any checkpoint on a task: per-sample JSONL plus a one-row summary (CSV and JSON)."""
     import yaml
 
-    from harness.evaluator import score_checkpoint
+    from harness.evaluation.evaluator import score_checkpoint
 
     settings = {"n": 4, "k": [1], "limit": None, "temperature": 1.0, "max_new_tokens": 512, "seed": 0, "engine": "hf", "options": {}}
     if run_dir is not None:
@@ -130,7 +129,7 @@ def eval_cmd(model: Optional[str] = typer.Option(None, "--model", help="HF model
 
 def _run_settings(run_dir: Path, task: str) -> dict:
     """What a run evaluated with, from its config.yaml."""
-    from harness.config import RunSpec
+    from harness.spec.config import RunSpec
 
     path = run_dir / "config.yaml"
     if not path.is_file():
@@ -163,7 +162,7 @@ def _int_list(text: str, flag: str) -> list[int]:
 @app.command("algorithms")
 def list_algorithms():
     """List registered algorithms: unit, ratio, advantage, aggregation, defaults."""
-    from harness.plugins import ALGORITHMS
+    from harness.spec.plugins import ALGORITHMS
 
     for name in ALGORITHMS.names():
         d = ALGORITHMS.get(name).describe()
@@ -175,7 +174,7 @@ def list_algorithms():
 @app.command("tasks")
 def list_tasks():
     """List registered tasks with their versions."""
-    from harness.plugins import TASKS
+    from harness.spec.plugins import TASKS
 
     for name in TASKS.names():
         cls = TASKS.get(name)
@@ -188,7 +187,7 @@ def list_tasks():
 @app.command("leaderboard")
 def leaderboard_cmd(results_dir: Path = typer.Argument(..., help="a suite's results directory")):
     """Rebuild leaderboard.csv/.md and curves.png from the per-run files of a results directory."""
-    from harness import leaderboard
+    from harness.results import leaderboard
 
     if not results_dir.is_dir():
         raise UserError(f"results directory {results_dir} not found")
@@ -204,7 +203,7 @@ def compare_cmd(results_dir: Path = typer.Argument(..., help="a suite's results 
                 resamples: int = typer.Option(10_000, "--resamples", min=100, help="bootstrap resamples")):
     """Paired comparisons with a baseline: Δ pass@1 over (seed × problem) with a bootstrap interval, Holm-corrected
     p-values, probability of improvement and IQM; writes comparisons.csv and .md."""
-    from harness import comparison
+    from harness.results import comparison
 
     if not results_dir.is_dir():
         raise UserError(f"results directory {results_dir} not found")
@@ -217,7 +216,7 @@ def compare_cmd(results_dir: Path = typer.Argument(..., help="a suite's results 
 def publish_cmd(results_dir: Path = typer.Argument(..., help="a suite's results directory"),
                 to: Path = typer.Option(..., "--to", help="directory to write (replaced whole)")):
     """Write the leaderboard CSV/Markdown, curves.png and a manifest.json (versions, commit, hardware, configs)."""
-    from harness.publish import publish
+    from harness.results.publish import publish
 
     publish(results_dir, to)
     typer.echo(f"published {results_dir} to {to}: {', '.join(sorted(p.name for p in to.iterdir()))}")

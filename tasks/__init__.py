@@ -2,7 +2,7 @@
 
 The same object gives RL rewards and evaluation scores, so the two never disagree. This package
 imports nothing from `harness/` or `algorithms/`: text in, score out. Built-ins register here;
-`harness.plugins` adds entry points (group `grainbench.tasks`) and lazy loading.
+`harness.spec.plugins` adds entry points (group `grainbench.tasks`) and lazy loading.
 """
 
 from __future__ import annotations

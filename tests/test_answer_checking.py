@@ -1,8 +1,8 @@
-import pytest
-
 import math
 
-from harness.passk import majority_correct
+import pytest
+
+from harness.evaluation.passk import majority_correct
 from tasks.arith import Arith
 from tasks.math.answer import extract_answer, is_equiv, is_equiv_many
 

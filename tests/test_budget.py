@@ -1,6 +1,6 @@
 import pytest
 
-from harness.budget import Budget
+from harness.training.budget import Budget
 
 
 def test_flops_are_2n_per_generated_or_forwarded_and_6n_per_trained_token():

@@ -124,8 +124,8 @@ def test_a_budget_below_one_step_says_so(tmp_path, capsys, monkeypatch, caplog):
 def test_steps_go_to_the_runs_log_and_not_between_the_progress_bars(tmp_path, capsys, monkeypatch):
     import logging
 
-    from harness.logs import STEPS
-    from harness.progress import SuiteProgress
+    from harness.core.logs import STEPS
+    from harness.suites.progress import SuiteProgress
 
     code, err = cli_in_process(capsys, monkeypatch, "run", str(write(tmp_path, GOOD)), "--out", str(tmp_path / "o"),
                                "--cache", str(tmp_path / "c"))
@@ -134,7 +134,7 @@ def test_steps_go_to_the_runs_log_and_not_between_the_progress_bars(tmp_path, ca
     assert "step 1 reward" in run_log.read_text()
     with SuiteProgress(1, enabled=True):
         logging.getLogger(STEPS).warning("step 7 reward 0.5")
-        logging.getLogger("harness.suite").warning("evaluation at 50%")
+        logging.getLogger("harness.suites.suite").warning("evaluation at 50%")
     shown = capsys.readouterr().err
     assert "evaluation at 50%" in shown and "step 7 reward" not in shown
 

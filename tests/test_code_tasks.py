@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from harness.plugins import make_task
+from harness.spec.plugins import make_task
 from tasks.code.extract import extract_program
 
 
@@ -110,10 +110,10 @@ def test_mbpp_tunes_on_its_official_validation_split(shared_data):
 def test_a_code_task_has_no_majority_vote_and_a_math_task_votes_by_equivalence():
     import math
 
-    from harness.config import EmbeddedModel
-    from harness.embedded import build_model, build_tokenizer
     from harness.engines.hf import HFEngine
-    from harness.evaluator import evaluate
+    from harness.evaluation.evaluator import evaluate
+    from harness.spec.config import EmbeddedModel
+    from harness.training.embedded import build_model, build_tokenizer
     from tasks.arith import Arith
     from tasks.code.synth import SynthCode
 

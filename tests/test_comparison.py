@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import comparison
-from harness.errors import UserError
+from harness.core.errors import UserError
+from harness.results import comparison
 
 PROBLEMS, SAMPLES, SEEDS = 200, 4, (0, 1, 2)
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
-
 import pytest
 import torch
 import torch.distributed as dist
@@ -19,12 +18,12 @@ import torch.multiprocessing as mp
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from algorithms.batch import RolloutBatch
-from harness.budget import Budget
-from harness.config import Rollout, Train
-from harness.plugins import make_algorithm
-from harness.policy import response_logprobs
-from harness import trainer as training
-from harness.trainer import Trainer
+from harness.spec.config import Rollout, Train
+from harness.spec.plugins import make_algorithm
+from harness.training import trainer as training
+from harness.training.budget import Budget
+from harness.training.policy import response_logprobs
+from harness.training.trainer import Trainer
 from tests.conftest import ROOT
 
 ROWS, GROUP, PAD = 8, 4, 0
@@ -240,8 +239,8 @@ class PowerCut(RuntimeError):
 
 
 def _suite_worker(rank: int, port: int, suite: str, out: str, cache: str, cut: bool) -> None:
-    from harness.config import load_suite
-    from harness.suite import run_suite
+    from harness.spec.config import load_suite
+    from harness.suites.suite import run_suite
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)

@@ -3,8 +3,8 @@
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from harness.config import EmbeddedModel
-from harness.embedded import build_model, build_tokenizer, save_checkpoint
+from harness.spec.config import EmbeddedModel
+from harness.training.embedded import build_model, build_tokenizer, save_checkpoint
 
 
 def test_save_load_round_trip(tmp_path):
@@ -36,7 +36,7 @@ def test_save_load_round_trip(tmp_path):
 
 
 def test_a_model_loads_in_the_dtype_the_suite_asks_for(tmp_path):
-    from harness.embedded import load_checkpoint
+    from harness.training.embedded import load_checkpoint
 
     tokenizer = build_tokenizer()
     model = build_model(EmbeddedModel(hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2, num_kv_heads=1), tokenizer, seed=0)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from harness.plugins import ALGORITHMS
+from harness.spec.plugins import ALGORITHMS
 from tests.conftest import ROOT, grainbench
 
 

@@ -127,7 +127,7 @@ def test_a_seconds_budget_starts_when_training_does(tmp_path, capsys, monkeypatc
     it must not come out of that run's training time."""
     import time
 
-    from harness import run as run_module
+    from harness.suites import run as run_module
 
     real = run_module.run_eval
 
@@ -145,10 +145,10 @@ def test_a_seconds_budget_starts_when_training_does(tmp_path, capsys, monkeypatc
 
 
 def test_the_base_eval_cache_is_keyed_on_the_scorer(tmp_path):
-    from harness.config import load_suite, runs_of
-    from harness.embedded import build_model, build_tokenizer
     from harness.engines.hf import HFEngine
-    from harness.run import evaluate_cached
+    from harness.spec.config import load_suite, runs_of
+    from harness.suites.run import evaluate_cached
+    from harness.training.embedded import build_model, build_tokenizer
 
     suite = load_suite(suite_file(tmp_path, name="key"))
     spec = runs_of(suite)[0]

@@ -9,9 +9,9 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
 
 @pytest.fixture(scope="module")
 def cuda_model():
-    from harness.config import EmbeddedModel
-    from harness.embedded import build_model, build_tokenizer
-    from harness.policy import encode_prompt
+    from harness.spec.config import EmbeddedModel
+    from harness.training.embedded import build_model, build_tokenizer
+    from harness.training.policy import encode_prompt
     from tasks.arith import Arith
 
     tokenizer = build_tokenizer()
@@ -35,11 +35,11 @@ def test_decode_modes_agree_on_cuda(cuda_model):
 
 
 def test_a_training_step_moves_the_weights_on_cuda(cuda_model):
-    from harness.budget import Budget
-    from harness.config import Rollout, Train
     from harness.engines.hf import HFEngine
-    from harness.plugins import make_algorithm
-    from harness.trainer import Trainer
+    from harness.spec.config import Rollout, Train
+    from harness.spec.plugins import make_algorithm
+    from harness.training.budget import Budget
+    from harness.training.trainer import Trainer
     from tasks.arith import Arith
 
     model, tokenizer, _ = cuda_model
@@ -53,7 +53,7 @@ def test_a_training_step_moves_the_weights_on_cuda(cuda_model):
 
 
 def test_bf16_log_probs_match_float32():
-    from harness.logprobs import token_logprobs
+    from harness.training.logprobs import token_logprobs
 
     torch.manual_seed(0)
     logits = torch.randn(4, 64, 32_000, device="cuda") * 3

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from algorithms.batch import RolloutBatch
-from harness.plugins import ALGORITHMS, make_algorithm
+from harness.spec.plugins import ALGORITHMS, make_algorithm
 
 torch.set_default_dtype(torch.float64)
 LENGTHS = [5, 3, 7, 4]

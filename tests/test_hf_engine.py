@@ -4,11 +4,11 @@ without the engine holding a (batch, length, vocabulary) tensor of logits."""
 import pytest
 import torch
 
-from harness.config import EmbeddedModel, WarmStart
-from harness.embedded import base_checkpoint, load_checkpoint
 from harness.engines.base import SamplingParams
 from harness.engines.hf import HFEngine
-from harness.policy import encode_prompt, response_logprobs, right_pad
+from harness.spec.config import EmbeddedModel, WarmStart
+from harness.training.embedded import base_checkpoint, load_checkpoint
+from harness.training.policy import encode_prompt, response_logprobs, right_pad
 from tasks.arith import Arith
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import leaderboard
-from harness.publish import publish
+from harness.results import leaderboard, statistics
+from harness.results.publish import publish
 from tests.conftest import grainbench
 
 T_975_DF2 = 4.302652729911275  # Student's t quantile for three seeds
@@ -98,7 +98,7 @@ def test_area_under_the_eval_curve(results):
     assert row(table, "gspo", "code")["auc_pass@1"] == pytest.approx((0.5 + 0.5) / 2)
     curve = [{"budget_fraction": 0.0, "eval": {"t": {"pass@1": 0.0}}}, {"budget_fraction": 0.5, "eval": {"t": {"pass@1": 1.0}}},
              {"budget_fraction": 1.0, "eval": {"t": {"pass@1": 1.0}}}]
-    assert leaderboard.area_under_curve(curve, "t") == pytest.approx(0.75)
+    assert statistics.area_under_curve(curve, "t") == pytest.approx(0.75)
 
 
 def test_unfinished_runs_are_left_out(results):
@@ -141,7 +141,7 @@ def test_cli_leaderboard_and_publish_errors(results, tmp_path):
 
 
 def test_curves_draw_one_line_per_configuration_not_per_label(results):
-    from harness.curves import _groups, plot_curves
+    from harness.results.curves import _groups, plot_curves
 
     summaries = leaderboard.summaries(results)
     other = [dict(s, config_hash="cfgother", run_id=s["run_id"]) for s in summaries if s["label"] == "grpo"][:2]

@@ -5,8 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from harness.config import EmbeddedModel, WarmStart
-from harness.embedded import base_checkpoint
+from harness.spec.config import EmbeddedModel, WarmStart
+from harness.training.embedded import base_checkpoint
 from tasks.arith import Arith
 from tests.conftest import grainbench
 

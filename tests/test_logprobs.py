@@ -5,8 +5,8 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from harness.logprobs import token_entropy, token_logprobs
-from harness.policy import response_logprobs
+from harness.training.logprobs import token_entropy, token_logprobs
+from harness.training.policy import response_logprobs
 
 
 def reference(logits, tokens, temperature):

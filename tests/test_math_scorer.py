@@ -3,17 +3,23 @@
 import json
 import multiprocessing
 import os
+import random
 import signal
 import subprocess
 import sys
-import random
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from tasks.math.answer import extract_answer, is_equiv, is_equiv_many, normalize, to_rational
+from tasks.math.answer import (
+    extract_answer,
+    is_equiv,
+    is_equiv_many,
+    normalize,
+    to_rational,
+)
 from tasks.math.bounded import BoundedChecker
 
 

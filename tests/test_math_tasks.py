@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from conftest import grainbench
 
-from harness.plugins import make_task
-from harness.errors import UserError
+from harness.core.errors import UserError
+from harness.spec.plugins import make_task
 
 
 @pytest.mark.parametrize("name, split, count", [("gsm8k", "train", 7473), ("gsm8k", "test", 1319), ("math500", "test", 500),
@@ -58,8 +58,8 @@ def test_bad_paths_and_splits_are_user_errors(tmp_path, shared_data):
 
 
 def test_eval_command_on_the_embedded_base(tmp_path, shared_data):
-    from harness.config import EmbeddedModel
-    from harness.embedded import build_model, build_tokenizer, save_checkpoint
+    from harness.spec.config import EmbeddedModel
+    from harness.training.embedded import build_model, build_tokenizer, save_checkpoint
 
     tok = build_tokenizer()
     model = build_model(EmbeddedModel(hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2, num_kv_heads=1), tok, 0)

@@ -1,7 +1,7 @@
 import pytest
 
-from harness.errors import UserError
-from harness.plugins import ALGORITHMS, ENGINES, TASKS, make_algorithm, make_task
+from harness.core.errors import UserError
+from harness.spec.plugins import ALGORITHMS, ENGINES, TASKS, make_algorithm, make_task
 
 
 def test_builtins_are_found_lazily():

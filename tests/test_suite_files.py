@@ -3,8 +3,8 @@
 import pytest
 import yaml
 
-from harness.config import load_suite, runs_of
-from harness.plugins import ENGINES, TASKS, make_algorithm, task_of
+from harness.spec.config import load_suite, runs_of
+from harness.spec.plugins import ENGINES, TASKS, make_algorithm, task_of
 from tests.conftest import ROOT
 
 

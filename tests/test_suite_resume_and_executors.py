@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from harness.leaderboard import TIMINGS
+from harness.results.leaderboard import TIMINGS
 from tests.conftest import ROOT, grainbench
 
 SMOKE = yaml.safe_load((ROOT / "suites" / "smoke.yaml").read_text())
@@ -100,10 +100,10 @@ def test_local_workers_give_the_leaderboard_of_one_process_with_as_many_threads(
 
 
 def test_an_interrupted_run_resumes_from_its_last_evaluation(tmp_path, monkeypatch, caplog):
-    from harness.config import load_suite
-    from harness.run import RESUME
-    from harness.suite import run_suite
-    from harness.trainer import Trainer
+    from harness.spec.config import load_suite
+    from harness.suites.run import RESUME
+    from harness.suites.suite import run_suite
+    from harness.training.trainer import Trainer
 
     suite = load_suite(suite_file(tmp_path, "mid", eval={"n": 2, "k": [1, 2], "every": 0.25}))
     cache = tmp_path / "cache"

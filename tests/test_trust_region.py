@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from algorithms.batch import RolloutBatch
-from harness.plugins import make_algorithm
+from harness.spec.plugins import make_algorithm
 
 LENGTHS = [6, 3]
 
@@ -81,7 +81,7 @@ def test_sum_and_mean_ratios_give_the_same_gradient_on_policy():
 
 
 def test_unknown_trust_region_is_refused():
-    from harness.errors import UserError
+    from harness.core.errors import UserError
 
     with pytest.raises(UserError, match="trust_region must be one of scaled, paper"):
         make_algorithm("grpo", {"trust_region": "loose"})

@@ -11,7 +11,13 @@ from algorithms.batch import RolloutBatch
 from algorithms.dapo import overlong_penalty
 from algorithms.montecarlo import prompt_values, segment_advantages
 from algorithms.segments import cutpoint_segment_starts, entropy_segment_ends
-from algorithms.units import block_units, sequence_units, token_units, units_from_ends, units_from_starts
+from algorithms.units import (
+    block_units,
+    sequence_units,
+    token_units,
+    units_from_ends,
+    units_from_starts,
+)
 
 
 def mask_of(n, width, left=False):
@@ -88,12 +94,12 @@ def test_segment_advantages_are_value_differences():
 
 @pytest.fixture(scope="module")
 def tiny_trainer():
-    from harness.budget import Budget
-    from harness.config import EmbeddedModel, Rollout, Train
-    from harness.embedded import build_model, build_tokenizer
     from harness.engines.hf import HFEngine
-    from harness.plugins import make_algorithm
-    from harness.trainer import Trainer
+    from harness.spec.config import EmbeddedModel, Rollout, Train
+    from harness.spec.plugins import make_algorithm
+    from harness.training.budget import Budget
+    from harness.training.embedded import build_model, build_tokenizer
+    from harness.training.trainer import Trainer
     from tasks.arith import Arith
 
     tok = build_tokenizer()
@@ -105,8 +111,8 @@ def tiny_trainer():
 
 
 def test_spo_monte_carlo_values_through_the_real_engine(tiny_trainer):
-    from harness.trainer import Rollout as Samples
     from harness.engines.base import Generation
+    from harness.training.trainer import Rollout as Samples
 
     tr = tiny_trainer
     problem = tr.task.train_problems(1, random.Random(3))[0]
@@ -135,7 +141,7 @@ def test_monte_carlo_continuations_are_charged_only_for_what_they_can_use(tiny_t
     """A prefix of `cut` tokens gets limit − cut new tokens, never more (nothing generated past it is
     charged), and a prefix that already ended generates nothing."""
     from harness.engines.base import Generation
-    from harness.trainer import Rollout as Samples
+    from harness.training.trainer import Rollout as Samples
 
     tr = tiny_trainer
     limit = tr.rollout_cfg.max_new_tokens
@@ -168,12 +174,12 @@ def test_a_sampler_that_is_not_the_trained_distribution_stops_the_run():
     leaked repetition penalty would) stops at step 1 with the likely causes named."""
     from dataclasses import replace
 
-    from harness.budget import Budget
-    from harness.config import EmbeddedModel, Rollout, Train
-    from harness.embedded import build_model, build_tokenizer
     from harness.engines.hf import HFEngine
-    from harness.plugins import make_algorithm
-    from harness.trainer import Trainer, TrainingDiverged
+    from harness.spec.config import EmbeddedModel, Rollout, Train
+    from harness.spec.plugins import make_algorithm
+    from harness.training.budget import Budget
+    from harness.training.embedded import build_model, build_tokenizer
+    from harness.training.trainer import Trainer, TrainingDiverged
     from tasks.arith import Arith
 
     class SkewedEngine(HFEngine):
@@ -196,13 +202,13 @@ def test_a_sampler_that_is_not_the_trained_distribution_stops_the_run():
 
 
 def test_bf16_mixed_precision_keeps_float32_weights_and_log_probs_close():
-    from harness.budget import Budget
-    from harness.config import EmbeddedModel, Rollout, Train
-    from harness.embedded import build_model, build_tokenizer
     from harness.engines.hf import HFEngine
-    from harness.plugins import make_algorithm
-    from harness.policy import response_logprobs, right_pad
-    from harness.trainer import Trainer
+    from harness.spec.config import EmbeddedModel, Rollout, Train
+    from harness.spec.plugins import make_algorithm
+    from harness.training.budget import Budget
+    from harness.training.embedded import build_model, build_tokenizer
+    from harness.training.policy import response_logprobs, right_pad
+    from harness.training.trainer import Trainer
     from tasks.arith import Arith
 
     tok = build_tokenizer()

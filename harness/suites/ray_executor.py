@@ -12,17 +12,17 @@ import logging
 import os
 from pathlib import Path
 
-from harness.config import Executor, RunSpec
-from harness.errors import UserError
-from harness.progress import SuiteProgress
+from harness.core.errors import UserError
+from harness.spec.config import Executor, RunSpec
+from harness.suites.progress import SuiteProgress
 
 log = logging.getLogger(__name__)
 
 
 def _run_remotely(run: RunSpec, out_dir: str, base_dir: str, threads: int | None, cwd: str) -> str:
     """Body of one Ray task: the driver's working directory (relative data paths), then the run."""
-    from harness.logs import quiet_libraries
-    from harness.run import execute_run
+    from harness.core.logs import quiet_libraries
+    from harness.suites.run import execute_run
 
     os.chdir(cwd)
     quiet_libraries()
@@ -36,7 +36,7 @@ def run_all(runs: list[RunSpec], out_dir: Path, base_dir: Path, executor: Execut
         import ray
     except ImportError:
         raise UserError("executor: ray needs Ray; install it with pip install -e '.[ray]'") from None
-    from harness.trainer import TrainingDiverged
+    from harness.training.trainer import TrainingDiverged
 
     started_here = not ray.is_initialized()
     if started_here:

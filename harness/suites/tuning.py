@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from harness.config import RunSpec, Suite, Train, settings_of
-from harness.errors import UserError
-from harness.leaderboard import area_under_curve
+from harness.core.errors import UserError
+from harness.results.statistics import area_under_curve
+from harness.spec.config import RunSpec, Suite, Train, settings_of
 
 TUNE_DIR = "tune"
 
@@ -65,13 +64,3 @@ def choose(suite: Suite, trials: list[tuple[str, RunSpec]], tune_dir: Path) -> t
             chosen[setting] = json.loads(means.idxmax())
     table["chosen"] = [json.loads(v) == chosen.get(a) for a, v in zip(table["algorithm"], table["values"])]
     return chosen, table
-
-
-def cost(table: pd.DataFrame) -> pd.DataFrame:
-    """Per setting: the chosen values, the trials run and the budget they spent (the price of tuning)."""
-    out = []
-    for setting, block in table.groupby("algorithm", sort=False):
-        picked = block.loc[block["chosen"], "values"]
-        out.append({"algorithm": setting, "tuned": picked.iloc[0] if len(picked) else "",
-                    "tuning_trials": int(block["finished"].sum()), "tuning_budget": float(np.nansum(block["budget_spent"]))})
-    return pd.DataFrame(out)

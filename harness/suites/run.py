@@ -23,16 +23,16 @@ from typing import Callable, Iterator
 import torch
 import yaml
 
-from harness import atomic, distributed, environment
-from harness.budget import Budget
-from harness.config import RunSpec
-from harness.embedded import load_checkpoint, save_checkpoint
-from harness.errors import UserError
-from harness.evaluator import evaluate
-from harness.logs import STEPS
-from harness.plugins import algorithm_of, make_engine, task_of
-from harness.tracking import Trackers
-from harness.trainer import Trainer
+from harness.core import atomic, distributed, environment
+from harness.core.errors import UserError
+from harness.core.logs import STEPS
+from harness.evaluation.evaluator import evaluate
+from harness.results.tracking import Trackers
+from harness.spec.config import RunSpec
+from harness.spec.plugins import algorithm_of, make_engine, task_of
+from harness.training.budget import Budget
+from harness.training.embedded import load_checkpoint, save_checkpoint
+from harness.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
 step_log = logging.getLogger(STEPS)

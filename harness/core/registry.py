@@ -13,7 +13,7 @@ import importlib
 from importlib.metadata import entry_points
 from typing import Any, Generic, Iterable, TypeVar
 
-from harness.errors import UserError
+from harness.core.errors import UserError
 
 T = TypeVar("T")
 

@@ -9,8 +9,9 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness import atomic, environment, leaderboard
-from harness.errors import UserError
+from harness.core import atomic, environment
+from harness.core.errors import UserError
+from harness.results import leaderboard
 
 FILES = ("leaderboard.csv", "leaderboard.md", "comparisons.csv", "comparisons.md", "curves.png", "suite.yaml")
 

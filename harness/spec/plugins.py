@@ -5,16 +5,19 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import typing
+from typing import TYPE_CHECKING
 
 import pydantic
 
 import algorithms
 import tasks
 from harness import engines
-from harness.config import EngineSpec, TaskSpec
-from harness.errors import UserError
-from harness.registry import Registry
+from harness.core.errors import UserError
+from harness.core.registry import Registry
 from tasks.reward import RewardFunctionTask
+
+if TYPE_CHECKING:  # annotations only: the schema imports this module to resolve names
+    from harness.spec.config import EngineSpec, TaskSpec
 
 ALGORITHMS = Registry("algorithm", algorithms.ALGORITHMS, algorithms.BUILTIN_MODULES, "grainbench.algorithms")
 TASKS = Registry("task", tasks.TASKS, tasks.BUILTIN_MODULES, "grainbench.tasks")

@@ -9,9 +9,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
-from harness.errors import UserError
+from harness.core.errors import UserError
 
 
 class Strict(BaseModel):
@@ -279,7 +287,7 @@ class Suite(Strict):
     executor: Executor = Executor()
     tune: Tune | None = None
     report_to: list[Literal["tensorboard", "mlflow", "wandb", "trackio"]] = Field(
-        default_factory=list, description="experiment trackers every run is mirrored into (harness.tracking)")
+        default_factory=list, description="experiment trackers every run is mirrored into (harness.results.tracking)")
     baseline: str | None = Field(None, description="a row (algorithm setting) every other row is compared with: "
                                  "paired differences, bootstrap intervals, Holm-corrected p-values (comparisons.csv)")
 
@@ -354,7 +362,7 @@ class RunSpec(Strict):
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
 
     def code_versions(self) -> dict[str, Any]:
-        from harness.plugins import ALGORITHMS, TASKS, task_of
+        from harness.spec.plugins import ALGORITHMS, TASKS, task_of
 
         tasks = {}
         for name in dict.fromkeys([self.task, *self.tasks.eval]):

@@ -1,7 +1,7 @@
 """Run a suite: validate every name first, build the shared base once, hand each (algorithm × task × seed)
 that is not finished to the executor, then aggregate the leaderboard.
 
-A run directory counts only once `DONE` exists (see harness/run.py), so a crash never leaves a half
+A run directory counts only once `DONE` exists (see harness/suites/run.py), so a crash never leaves a half
 result that a later aggregation could trust.
 """
 
@@ -16,14 +16,23 @@ from pathlib import Path
 
 import yaml
 
-from harness import atomic, comparison, distributed, leaderboard, tracking, tuning
-from harness.config import EmbeddedModel, Executor, RunSpec, Suite, runs_of, tuning_runs
-from harness.embedded import base_checkpoint
-from harness.errors import Interrupted, UserError
-from harness.plugins import algorithm_of, check_task_fields, engine_class, task_of
-from harness.progress import SuiteProgress
-from harness.run import execute_run
-from harness.trainer import TrainingDiverged
+from harness.core import atomic, distributed
+from harness.core.errors import Interrupted, UserError
+from harness.results import comparison, leaderboard, tracking
+from harness.spec.config import (
+    EmbeddedModel,
+    Executor,
+    RunSpec,
+    Suite,
+    runs_of,
+    tuning_runs,
+)
+from harness.spec.plugins import algorithm_of, check_task_fields, engine_class, task_of
+from harness.suites import tuning
+from harness.suites.progress import SuiteProgress
+from harness.suites.run import execute_run
+from harness.training.embedded import base_checkpoint
+from harness.training.trainer import TrainingDiverged
 
 log = logging.getLogger(__name__)
 
@@ -62,22 +71,13 @@ def check_names(suite: Suite, load_data: bool = True) -> list[RunSpec]:
     return runs
 
 
-def prepare_out_dir(out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"output path {out_dir} is a file; pass --out a directory (it is created if missing)")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"cannot create output directory {out_dir}: {e.strerror}; pass --out a writable directory") from None
-
-
 def run_suite(suite: Suite, out_dir: Path, cache_dir: Path, progress: bool | None = None) -> SuiteResult:
     runs = check_names(suite)
     main = distributed.is_main()  # under torchrun every process trains each run; the main one writes
     if distributed.world() > 1 and (suite.executor.kind != "local" or suite.executor.workers > 1):
         raise UserError("under torchrun the processes share each run (data parallel); use executor: local, workers: 1")
     if main:
-        prepare_out_dir(out_dir)
+        atomic.prepare_out_dir(out_dir)
         atomic.write_text(out_dir / "suite.yaml", yaml.safe_dump(suite.model_dump(mode="json"), sort_keys=False))
         base_dir, reused = resolve_base(suite, cache_dir)
     distributed.barrier()
@@ -155,7 +155,7 @@ INTERRUPTED = "interrupted"  # what a worker returns when a signal stopped its r
 
 def _run_in_worker(run: RunSpec, out_dir: Path, base_dir: Path, threads: int | None) -> str | None:
     """Body of a local worker process: the run's id, or None when it diverged (logged there)."""
-    from harness.logs import quiet_libraries
+    from harness.core.logs import quiet_libraries
 
     quiet_libraries()
     try:
@@ -230,7 +230,7 @@ def run_on_ray(runs: list[RunSpec], out_dir: Path, base_dir: Path, executor: Exe
                bars: SuiteProgress) -> tuple[list[str], dict[str, str]]:
     """One Ray task per run, reserving the run's CPUs and GPUs. Each run writes its own files (out_dir
     must be on storage every node sees); the driver only waits and collects."""
-    from harness import ray_executor
+    from harness.suites import ray_executor
 
     return ray_executor.run_all(runs, out_dir, base_dir, executor, bars)
 

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from harness.core.errors import UserError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -82,3 +84,13 @@ def directory(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def prepare_out_dir(out_dir: Path) -> None:
+    """Create `out_dir` for results, or say in one line why it cannot be."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"output path {out_dir} is a file; pass --out a directory (it is created if missing)")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create output directory {out_dir}: {e.strerror}; pass --out a writable directory") from None

@@ -20,11 +20,11 @@ import numpy as np
 import torch
 
 from algorithms.batch import RolloutBatch
-from harness import atomic, distributed
-from harness.budget import Budget
-from harness.errors import Interrupted, UserError
+from harness.core import atomic, distributed
+from harness.core.errors import Interrupted, UserError
 from harness.engines.base import Generation, SamplingParams
-from harness.policy import encode_prompt, response_logprobs, right_pad
+from harness.training.budget import Budget
+from harness.training.policy import encode_prompt, response_logprobs, right_pad
 
 log = logging.getLogger(__name__)
 

@@ -17,11 +17,17 @@ from typing import Iterable
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedTokenizerFast,
+)
 
-from harness import atomic
-from harness.config import EmbeddedModel, WarmStart
-from harness.policy import encode_prompt, right_pad
+from harness.core import atomic
+from harness.spec.config import EmbeddedModel, WarmStart
+from harness.training.policy import encode_prompt, right_pad
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +79,7 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "auto": "auto"}
 def load_checkpoint(path: str | Path, dtype: str = "float32"):
     """(tokenizer, model) from an HF directory or hub id, its weights in `dtype` (float32, bfloat16 or
     auto: as saved); a clear error when it is not a model."""
-    from harness.errors import UserError
+    from harness.core.errors import UserError
 
     if looks_like_a_path(str(path)) and not Path(path).expanduser().is_dir():
         raise UserError(f"model directory {path} not found; give a Hugging Face model directory or hub id")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from harness.logprobs import token_entropy, token_logprobs
+from harness.training.logprobs import token_entropy, token_logprobs
 
 
 def encode_prompt(tokenizer, text: str, chat: bool = False) -> list[int]:

@@ -186,7 +186,7 @@ def report_leaderboard(names: list[str], suite: str, out_dir: Path, table) -> No
     state.mkdir(parents=True, exist_ok=True)
     (state / "mlflow_run_id").unlink(missing_ok=True)  # each suite run logs a fresh table
     trackers = Trackers(names, suite, "leaderboard", out_dir, state, {"suite": suite})
-    from harness.leaderboard import to_markdown
+    from harness.results.leaderboard import to_markdown
 
     trackers.table("leaderboard", to_markdown(table), table.to_csv(index=False))
     trackers.close()

@@ -16,4 +16,4 @@ def quiet_libraries() -> None:
     hf_logging.disable_progress_bar()
 
 
-STEPS = "harness.run.steps"  # one line per training step: in each run's run.log, not among a terminal's progress bars
+STEPS = "harness.suites.run.steps"  # one line per training step: in each run's run.log, not among a terminal's progress bars

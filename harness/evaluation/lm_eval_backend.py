@@ -1,6 +1,6 @@
 """`grainbench eval --backend lm-eval`: score a checkpoint through `lm_eval.simple_evaluate`.
 
-The task definitions are the YAML files in `harness/lm_eval_tasks/` (one per supported task). For
+The task definitions are the YAML files in `harness/evaluation/lm_eval_tasks/` (one per supported task). For
 each call the task's eval split is loaded as grainbench loads it and written to a JSONL file with
 grainbench's own prompt, so lm-eval generates for exactly the problems and prompts that
 `grainbench eval` uses; completions are scored by the same `tasks.math.answer` checker, and the
@@ -19,8 +19,8 @@ import torch
 import yaml
 from transformers import AutoTokenizer
 
-from harness.errors import UserError
-from harness.passk import majority_correct, pass_at_k
+from harness.core.errors import UserError
+from harness.evaluation.passk import majority_correct, pass_at_k
 
 TASK_DIR = Path(__file__).parent / "lm_eval_tasks"
 STOP = "\nQuestion:"  # the YAML's stop sequence: a base model starts inventing the next question there
@@ -58,7 +58,7 @@ def task_config(task, problems, data_file: Path, *, n: int, temperature: float, 
 
 def evaluate_with_lm_eval(model_path: str, task, *, n: int, ks: list[int], limit: int | None, temperature: float,
                           max_new_tokens: int, seed: int, batch_size: int = 32) -> tuple[list[dict], dict]:
-    """Per-sample records and a summary row in the schema of `harness.evaluator.evaluate`."""
+    """Per-sample records and a summary row in the schema of `harness.evaluation.evaluator.evaluate`."""
     try:
         import lm_eval
     except ImportError:

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from harness import atomic
+from harness.core import atomic
+from harness.results.curves import plot_curves
+from harness.results.statistics import area_under_curve, ci95
 
 KEYS = ["label", "train_task", "task", "config_hash"]
 OVERALL = "overall"
@@ -28,30 +29,10 @@ TRAINING = ["steps", "updates", "clip_frac", "kl_old", "kl_ref", "trained_tokens
             "monte_carlo_share", "budget_spent", "flops"]
 
 
-def ci95(values, axis: int = 0):
-    """Half-width of the 95 % t-interval of the mean along `axis` (NaN with fewer than two values);
-    the leaderboard's columns and the bands of curves.png both come from here."""
-    values = np.asarray(values, dtype=float)
-    n = values.shape[axis]
-    if n < 2:
-        return np.full(np.delete(values.shape, axis), np.nan) if values.ndim > 1 else float("nan")
-    half = stats.t.ppf(0.975, n - 1) * values.std(axis=axis, ddof=1) / np.sqrt(n)
-    return half if values.ndim > 1 else float(half)
-
-
 def metric_columns(frame: pd.DataFrame) -> list[str]:
     """Columns averaged over seeds with an interval: pass@k, maj@n, base, delta and area under the curve."""
     return [c for c in frame.columns if c.startswith(("pass@", "maj@", "base_pass@", "delta_pass@", "auc_"))
             and not c.endswith("_ci95")]
-
-
-def area_under_curve(curve: list[dict], task: str) -> float:
-    """Mean pass@1 over the budget axis (trapezoid from the base at 0 to the final evaluation)."""
-    x = np.array([point["budget_fraction"] for point in curve])
-    y = np.array([point["eval"][task]["pass@1"] for point in curve])
-    if len(x) < 2 or x[-1] <= 0:
-        return float(y[-1])
-    return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2) / x[-1])
 
 
 SUITE_RUNS = "suite_runs.json"  # the run ids of the suite last run into a results folder
@@ -129,9 +110,7 @@ def build(results_dir: Path, run_ids: list[str] | None = None) -> pd.DataFrame:
     table = table.reset_index().rename(columns={"label": "algorithm"})
     tuning_file = Path(results_dir) / "tuning.csv"
     if tuning_file.is_file():  # the price of tuning, per setting
-        from harness.tuning import cost
-
-        spent = cost(pd.read_csv(tuning_file)).drop(columns="tuned")
+        spent = tuning_cost(pd.read_csv(tuning_file)).drop(columns="tuned")
         table = table.merge(spent, on="algorithm", how="left")
     first = ["algorithm", "train_task", "task", "seeds", "n_seeds"]
     for col in ["pass@1", "base_pass@1", "delta_pass@1"] + [m for m in metrics if m not in ("pass@1", "base_pass@1", "delta_pass@1")]:
@@ -145,8 +124,6 @@ def build(results_dir: Path, run_ids: list[str] | None = None) -> pd.DataFrame:
 def write(results_dir: Path, run_ids: list[str] | None = None) -> pd.DataFrame:
     """leaderboard.csv, leaderboard.md and curves.png from the run files of `results_dir`: only those of
     `run_ids` (default: of the folder's suite.yaml), never others left in the folder."""
-    from harness.curves import plot_curves
-
     if run_ids is None:
         run_ids = suite_run_ids(results_dir)
     table = build(results_dir, run_ids)
@@ -183,3 +160,13 @@ def to_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + ("\n\nMean over seeds ± half-width of the 95 % t-interval (none with one seed). steps, updates, "
                                "clip_frac (mean over updates), kl_old (KL to the sampling policy) and trained tokens "
                                "show how each row trained under the same budget.")
+
+
+def tuning_cost(table: pd.DataFrame) -> pd.DataFrame:
+    """Per setting: the chosen values, the trials run and the budget they spent (the price of tuning)."""
+    out = []
+    for setting, block in table.groupby("algorithm", sort=False):
+        picked = block.loc[block["chosen"], "values"]
+        out.append({"algorithm": setting, "tuned": picked.iloc[0] if len(picked) else "",
+                    "tuning_trials": int(block["finished"].sum()), "tuning_budget": float(np.nansum(block["budget_spent"]))})
+    return pd.DataFrame(out)
