@@ -9,7 +9,9 @@ from __future__ import annotations
 ALGORITHMS: dict[str, type] = {}
 BUILTIN_MODULES = (
     "algorithms.token_pg", "algorithms.grpo", "algorithms.dr_grpo", "algorithms.dapo", "algorithms.gspo",
-    "algorithms.spo", "algorithms.sapo", "algorithms.mpo",
+    "algorithms.spo", "algorithms.sapo", "algorithms.mpo", "algorithms.tepo", "algorithms.sapo_soft", "algorithms.gmpo",
+    "algorithms.cispo", "algorithms.gpg", "algorithms.clip_cov", "algorithms.kl_cov", "algorithms.luspo", "algorithms.vespo",
+    "algorithms.bnpo",
 )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-AGGREGATIONS = ("seq_mean_token_mean", "token_mean", "constant")
+AGGREGATIONS = ("seq_mean_token_mean", "token_mean", "constant", "seq_mean_token_sum")
 
 
 def aggregate_parts(per_token: Tensor, mask: Tensor, how: str, max_len: int | None = None) -> tuple[Tensor, Tensor]:
@@ -22,6 +22,8 @@ def aggregate_parts(per_token: Tensor, mask: Tensor, how: str, max_len: int | No
         return (total / m.sum(dim=1).clamp(min=1)).sum(), rows
     if how == "token_mean":  # DAPO: every token of the batch counts the same
         return total.sum(), m.sum()
+    if how == "seq_mean_token_sum":  # LUSPO: each response's token sum, mean over responses (length-weighted)
+        return total.sum(), rows
     if how == "constant":  # Dr. GRPO: divide by G · L_max, no length bias
         if not max_len:
             raise ValueError("constant aggregation needs max_len")

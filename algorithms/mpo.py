@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from algorithms import register
 from algorithms.advantages import OUTCOME_ADVANTAGES
+from algorithms.batch import token_positions
 from algorithms.montecarlo import segment_advantages
 from algorithms.objective import PolicyGradient
-from algorithms.batch import token_positions
 from algorithms.units import block_units
 
 

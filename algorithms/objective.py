@@ -53,10 +53,12 @@ class PolicyGradient:
     kl_coef: float = 0.0
 
     unit: ClassVar[str] = "token"
+    trust: ClassVar[str] = "clip"  # the trust-region function, in words (`grainbench algorithms`, docs/algorithms.md)
     version: ClassVar[str] = "2"
     paper_clip: ClassVar[tuple[float, float]] = (0.2, 0.2)  # the published (ε_low, ε_high) of `trust_region: paper`
     on_policy_only: ClassVar[bool] = False  # REINFORCE: one update per rollout batch
     needs_entropy: ClassVar[bool] = False  # reads batch.entropy (the harness computes it if the engine did not)
+    needs_current_entropy: ClassVar[bool] = False  # reads the current policy's entropy in `loss` (new_entropy)
 
     def __post_init__(self) -> None:
         checks = {
@@ -123,8 +125,9 @@ class PolicyGradient:
     @classmethod
     def describe(cls) -> dict:
         defaults = cls()
-        return {"unit": cls.unit, "ratio": defaults.ratio, "advantage": defaults.advantage,
-                "aggregation": defaults.aggregation, "defaults": defaults.params(), "version": cls.version}
+        return {"unit": cls.unit, "ratio": defaults.ratio, "trust": cls.trust if defaults.clip or cls.trust != "clip" else "none",
+                "advantage": defaults.advantage, "aggregation": defaults.aggregation, "defaults": defaults.params(),
+                "version": cls.version}
 
     def prepare(self, batch: RolloutBatch, values: ValueEstimator | None = None) -> RolloutBatch:
         """Everything fixed for the whole rollout batch: units, advantages, loss mask."""
@@ -134,45 +137,68 @@ class PolicyGradient:
     def loss_count(self, batch: RolloutBatch) -> float:
         """The aggregation's count over `batch` (responses or tokens). A minibatch split over processes or
         accumulation steps passes its total to `loss(count=...)` of every shard."""
-        lmask = batch.loss_mask if batch.loss_mask is not None else batch.mask
+        lmask = _loss_mask(batch)
         return float(aggregate_parts(lmask.float(), lmask, self.aggregation, batch.max_new_tokens)[1])
 
-    def loss(self, new_logp: Tensor, batch: RolloutBatch, ref_logp: Tensor | None = None,
-             count: float | None = None) -> tuple[Tensor, dict]:
-        """Clipped surrogate over the batch's units, aggregated (divided by `count` when given: this
-        batch is a shard of a larger minibatch); returns (loss, metrics)."""
-        mask = batch.mask
-        lmask = batch.loss_mask if batch.loss_mask is not None else mask
-        logr = log_ratio(new_logp, batch.old_logp, batch.units, mask, self.ratio)
+    @property
+    def needs_reference(self) -> bool:
+        """Whether the loss reads reference log-probs (the harness then keeps a frozen copy and charges its forwards)."""
+        return self.kl_coef > 0
+
+    def surrogate(self, logr: Tensor, new_logp: Tensor, batch: RolloutBatch) -> tuple[Tensor, Tensor]:
+        """Per-token policy loss from the per-token log ratio, and where the trust region acted (the
+        clip fraction's numerator). The base is PPO's clipped surrogate with the rule's ε per unit; a
+        method with another trust-region function (a soft gate, a clipped weight) replaces this alone."""
         ratio = torch.exp(logr.clamp(-LOG_RATIO_LIMIT, LOG_RATIO_LIMIT))
         adv = batch.advantages
-        surrogate = ratio * adv
-        if self.clip:
-            eps_low, eps_high = self.epsilons(batch)
-            clipped = torch.clamp(ratio, 1 - eps_low, 1 + eps_high) * adv
-            surrogate = torch.minimum(surrogate, clipped)
-            clip_active = ((ratio < 1 - eps_low) & (adv < 0)) | ((ratio > 1 + eps_high) & (adv > 0))
-        else:
-            clip_active = torch.zeros_like(mask)
-        per_token = -surrogate
+        if not self.clip:
+            return -ratio * adv, torch.zeros_like(batch.mask)
+        eps_low, eps_high = self.epsilons(batch)
+        clipped = torch.clamp(ratio, 1 - eps_low, 1 + eps_high) * adv
+        active = ((ratio < 1 - eps_low) & (adv < 0)) | ((ratio > 1 + eps_high) & (adv > 0))
+        return -torch.minimum(ratio * adv, clipped), active
+
+    def penalty(self, new_logp: Tensor, ref_logp: Tensor | None, batch: RolloutBatch,
+                new_entropy: Tensor | None) -> tuple[Tensor | None, dict]:
+        """Per-token regulariser added to the loss: β·k3 KL to the reference on every token (none at β 0)."""
+        if self.kl_coef == 0:
+            return None, {}
+        if ref_logp is None:
+            raise ValueError("kl_coef > 0 needs reference log-probs")
+        k3 = kl_k3(new_logp, ref_logp)
+        return self.kl_coef * k3, {"kl_ref": _masked_mean(k3.detach(), _loss_mask(batch))}
+
+    def loss(self, new_logp: Tensor, batch: RolloutBatch, ref_logp: Tensor | None = None,
+             count: float | None = None, new_entropy: Tensor | None = None) -> tuple[Tensor, dict]:
+        """The batch's units' surrogate plus penalty, aggregated (divided by `count` when given: this
+        batch is a shard of a larger minibatch); returns (loss, metrics). `new_entropy`: the current
+        policy's token entropies, passed when `needs_current_entropy`."""
+        mask, lmask = batch.mask, _loss_mask(batch)
+        logr = log_ratio(new_logp, batch.old_logp, batch.units, mask, self.ratio)
+        per_token, clip_active = self.surrogate(logr, new_logp, batch)
         if self.ratio == "sum":  # ∇ of a joint ratio already sums its |u| tokens: replicated on each, count it once
             per_token = per_token / unit_sizes(batch.units, mask).clamp(min=1).to(per_token.dtype)
-        metrics = {}
-        if self.kl_coef > 0:
-            if ref_logp is None:
-                raise ValueError("kl_coef > 0 needs reference log-probs")
-            d = ref_logp - new_logp
-            k3 = torch.exp(d) - d - 1  # unbiased, >= 0 (DeepSeekMath Eq. 4)
-            per_token = per_token + self.kl_coef * k3
-            metrics["kl_ref"] = _masked_mean(k3.detach(), lmask)
+        extra, metrics = self.penalty(new_logp, ref_logp, batch, new_entropy)
+        if extra is not None:
+            per_token = per_token + extra
         loss = aggregate(per_token, lmask, self.aggregation, batch.max_new_tokens, count)
         token_lam = (new_logp - batch.old_logp).detach()
         metrics.update(
             clip_frac=_masked_mean(clip_active.to(new_logp.dtype), lmask),
-            ratio_mean=_masked_mean(ratio.detach(), lmask),
+            ratio_mean=_masked_mean(torch.exp(logr.detach().clamp(-LOG_RATIO_LIMIT, LOG_RATIO_LIMIT)), lmask),
             kl_old=_masked_mean(torch.exp(token_lam) - 1 - token_lam, mask),  # k3 of KL(old ‖ new)
         )
         return loss, metrics
+
+
+def kl_k3(new_logp: Tensor, ref_logp: Tensor) -> Tensor:
+    """Per-token k3 estimate of KL(π_θ ‖ π_ref): unbiased and >= 0 (DeepSeekMath Eq. 4)."""
+    d = ref_logp - new_logp
+    return torch.exp(d) - d - 1
+
+
+def _loss_mask(batch: RolloutBatch) -> Tensor:
+    return batch.loss_mask if batch.loss_mask is not None else batch.mask
 
 
 def unit_scale(units: Tensor, mask: Tensor, ratio: str) -> Tensor:

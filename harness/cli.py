@@ -161,12 +161,12 @@ def _int_list(text: str, flag: str) -> list[int]:
 
 @app.command("algorithms")
 def list_algorithms():
-    """List registered algorithms: unit, ratio, advantage, aggregation, defaults."""
+    """List registered algorithms: unit, ratio, trust region, advantage, aggregation, defaults."""
     from harness.spec.plugins import ALGORITHMS
 
     for name in ALGORITHMS.names():
         d = ALGORITHMS.get(name).describe()
-        typer.echo(f"{name}: unit={d['unit']} ratio={d['ratio']} advantage={d['advantage']} "
+        typer.echo(f"{name}: unit={d['unit']} ratio={d['ratio']} trust_region={d['trust']!r} advantage={d['advantage']} "
                    f"aggregation={d['aggregation']} version={d['version']}")
         typer.echo(f"    defaults: {json.dumps(d['defaults'])}")
 

@@ -81,7 +81,7 @@ class Trainer:
         self.world = distributed.world()
         self.streams = RandomStreams(seed if self.world == 1 else f"{seed}-rank{distributed.rank()}")
         self.torch_gen = torch.Generator().manual_seed(seed)
-        self.reference = copy.deepcopy(model).eval().requires_grad_(False) if algorithm.kl_coef > 0 else None
+        self.reference = copy.deepcopy(model).eval().requires_grad_(False) if algorithm.needs_reference else None
         # data parallel when launched under torchrun (or any initialised process group): each process
         # trains on its own rollouts and DDP sums the gradients
         if self.world > 1 and rollout_cfg.prompts_per_step % self.world:
@@ -296,8 +296,8 @@ class Trainer:
     def _backward(self, mb: RolloutBatch, prompts: list[list[int]], count: float, first: bool) -> tuple[float, dict]:
         pad = self.tokenizer.pad_token_id
         with self.autocast():
-            new_logp, entropy = response_logprobs(self.policy, prompts, mb.response_ids, mb.mask, pad,
-                                                  self.rollout_cfg.temperature, with_entropy=first)
+            new_logp, entropy = response_logprobs(self.policy, prompts, mb.response_ids, mb.mask, pad, self.rollout_cfg.temperature,
+                                                  with_entropy=first or self.algorithm.needs_current_entropy)
         ref_logp = None
         tokens = int(mb.mask.sum()) + sum(len(p) for p in prompts)
         if self.reference is not None:
@@ -307,7 +307,8 @@ class Trainer:
             self.budget.charge(forwarded=tokens)
         new_logp = new_logp.float()  # the loss in float32 whatever the forward ran in
         ref_logp = ref_logp.float() if ref_logp is not None else None
-        loss, metrics = self.algorithm.loss(new_logp, mb, ref_logp, count=count)
+        new_entropy = entropy.detach().float() if self.algorithm.needs_current_entropy else None
+        loss, metrics = self.algorithm.loss(new_logp, mb, ref_logp, count=count, new_entropy=new_entropy)
         if not torch.isfinite(loss):
             raise TrainingDiverged(f"loss became {loss.item()}; lower train.lr or check the rewards")
         # DDP and FSDP average gradients over processes; each piece is already a share of the global sum
