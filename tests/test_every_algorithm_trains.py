@@ -31,8 +31,11 @@ def test_every_algorithm_has_a_leaderboard_row(all_algorithms_run):
     board = pd.read_csv(out / "leaderboard.csv")
     expected = sorted(set(ALGORITHMS.names()) - {"mpo"} | {"mpo_k2", "mpo_k8"})
     assert sorted(board["algorithm"]) == expected
-    assert board.loc[board["algorithm"] == "token_pg", "updates_per_batch"].item() == 1  # on-policy only
-    assert set(board.loc[board["algorithm"] != "token_pg", "updates_per_batch"]) == {2}
+    on_policy = {name for name in ALGORITHMS.names() if ALGORITHMS.get(name).on_policy_only}
+    assert {"token_pg", "gpg"} <= on_policy  # REINFORCE-style: one update per rollout batch
+    updates = dict(zip(board["algorithm"], board["updates_per_batch"]))
+    assert {name: n for name, n in updates.items() if name in on_policy} == dict.fromkeys(on_policy, 1)
+    assert set(n for name, n in updates.items() if name not in on_policy) == {2}
 
 
 def test_no_nan_and_budget_within_one_step(all_algorithms_run):

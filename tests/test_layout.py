@@ -84,3 +84,10 @@ def test_algorithms_and_tasks_import_nothing_from_the_harness():
 def test_the_flat_import_paths_are_aliases_of_the_moved_modules(old):
     moved = importlib.import_module(f"harness.{harness.MOVED[old]}")
     assert importlib.import_module(f"harness.{old}") is moved
+
+
+def test_the_family_table_lists_every_registered_algorithm():
+    from harness.spec.plugins import ALGORITHMS
+
+    table = (ROOT / "docs" / "algorithms.md").read_text()
+    assert [name for name in ALGORITHMS.names() if f"| `{name}` |" not in table] == []
