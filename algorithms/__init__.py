@@ -11,7 +11,7 @@ BUILTIN_MODULES = (
     "algorithms.token_pg", "algorithms.grpo", "algorithms.dr_grpo", "algorithms.dapo", "algorithms.gspo",
     "algorithms.spo", "algorithms.sapo", "algorithms.mpo", "algorithms.tepo", "algorithms.sapo_soft", "algorithms.gmpo",
     "algorithms.cispo", "algorithms.gpg", "algorithms.clip_cov", "algorithms.kl_cov", "algorithms.luspo", "algorithms.vespo",
-    "algorithms.bnpo",
+    "algorithms.bnpo", "algorithms.ktae", "algorithms.hapo", "algorithms.gtpo",
 )
 
 

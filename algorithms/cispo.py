@@ -29,7 +29,7 @@ class CISPO(PolicyGradient):
         if self.ratio != "token":
             raise ValueError(f"cispo weights each token by its own ratio (ratio: token); got {self.ratio!r}")
 
-    def surrogate(self, logr, new_logp, batch):
+    def surrogate(self, logr, new_logp, batch, new_entropy=None):
         ratio = torch.exp(logr.clamp(-LOG_RATIO_LIMIT, LOG_RATIO_LIMIT))
         _, eps_high = self.epsilons(batch)
         capped = ratio > 1 + eps_high

@@ -32,8 +32,8 @@ class ClipCov(PolicyGradient):
         if not 0 < self.clip_cov_ratio < 1 or self.clip_cov_lb >= self.clip_cov_ub:
             raise ValueError("clip_cov needs 0 < clip_cov_ratio < 1 and clip_cov_lb < clip_cov_ub")
 
-    def surrogate(self, logr, new_logp, batch):
-        per_token, clipped = super().surrogate(logr, new_logp, batch)
+    def surrogate(self, logr, new_logp, batch, new_entropy=None):
+        per_token, clipped = super().surrogate(logr, new_logp, batch, new_entropy)
         lmask = batch.loss_mask if batch.loss_mask is not None else batch.mask
         cov = token_covariance(batch.advantages, new_logp.detach(), lmask)
         candidates = torch.nonzero(lmask & ~clipped & (cov > self.clip_cov_lb) & (cov < self.clip_cov_ub))

@@ -33,7 +33,7 @@ class GMPO(PolicyGradient):
     def partition(self, batch):
         return sequence_units(batch.mask)
 
-    def surrogate(self, logr, new_logp, batch):
+    def surrogate(self, logr, new_logp, batch, new_entropy=None):
         adv = batch.advantages
         eps_low, eps_high = self.epsilons(batch)
         clamped = torch.clamp(logr, -eps_low, eps_high)

@@ -38,5 +38,5 @@ class GPG(PolicyGradient):
     def token_advantages(self, batch, values):
         return broadcast(gpg_advantages(batch.rewards.to(batch.old_logp.dtype), batch.group), batch.mask)
 
-    def surrogate(self, logr, new_logp, batch):
+    def surrogate(self, logr, new_logp, batch, new_entropy=None):
         return -new_logp * batch.advantages, torch.zeros_like(batch.mask)

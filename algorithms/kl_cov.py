@@ -30,8 +30,8 @@ class KLCov(PolicyGradient):
         if self.ratio != "token" or not 0 < self.kl_cov_ratio < 1 or self.kl_coef_cov < 0:
             raise ValueError("kl_cov needs ratio: token, 0 < kl_cov_ratio < 1 and kl_coef_cov >= 0")
 
-    def surrogate(self, logr, new_logp, batch):
-        per_token, _ = super().surrogate(logr, new_logp, batch)
+    def surrogate(self, logr, new_logp, batch, new_entropy=None):
+        per_token, _ = super().surrogate(logr, new_logp, batch, new_entropy)
         lmask = batch.loss_mask if batch.loss_mask is not None else batch.mask
         cov = token_covariance(batch.advantages, new_logp.detach(), lmask).flatten()
         top = torch.topk(cov, min(selected_count(lmask, self.kl_cov_ratio), int(lmask.sum()))).indices

@@ -145,18 +145,16 @@ class PolicyGradient:
         """Whether the loss reads reference log-probs (the harness then keeps a frozen copy and charges its forwards)."""
         return self.kl_coef > 0
 
-    def surrogate(self, logr: Tensor, new_logp: Tensor, batch: RolloutBatch) -> tuple[Tensor, Tensor]:
+    def surrogate(self, logr: Tensor, new_logp: Tensor, batch: RolloutBatch,
+                  new_entropy: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Per-token policy loss from the per-token log ratio, and where the trust region acted (the
         clip fraction's numerator). The base is PPO's clipped surrogate with the rule's ε per unit; a
-        method with another trust-region function (a soft gate, a clipped weight) replaces this alone."""
+        method with another trust-region function (a soft gate, a clipped weight, an entropy-dependent
+        ε) replaces this alone."""
         ratio = torch.exp(logr.clamp(-LOG_RATIO_LIMIT, LOG_RATIO_LIMIT))
-        adv = batch.advantages
         if not self.clip:
-            return -ratio * adv, torch.zeros_like(batch.mask)
-        eps_low, eps_high = self.epsilons(batch)
-        clipped = torch.clamp(ratio, 1 - eps_low, 1 + eps_high) * adv
-        active = ((ratio < 1 - eps_low) & (adv < 0)) | ((ratio > 1 + eps_high) & (adv > 0))
-        return -torch.minimum(ratio * adv, clipped), active
+            return -ratio * batch.advantages, torch.zeros_like(batch.mask)
+        return ppo_clip(ratio, batch.advantages, *self.epsilons(batch))
 
     def penalty(self, new_logp: Tensor, ref_logp: Tensor | None, batch: RolloutBatch,
                 new_entropy: Tensor | None) -> tuple[Tensor | None, dict]:
@@ -175,7 +173,7 @@ class PolicyGradient:
         policy's token entropies, passed when `needs_current_entropy`."""
         mask, lmask = batch.mask, _loss_mask(batch)
         logr = log_ratio(new_logp, batch.old_logp, batch.units, mask, self.ratio)
-        per_token, clip_active = self.surrogate(logr, new_logp, batch)
+        per_token, clip_active = self.surrogate(logr, new_logp, batch, new_entropy)
         if self.ratio == "sum":  # ∇ of a joint ratio already sums its |u| tokens: replicated on each, count it once
             per_token = per_token / unit_sizes(batch.units, mask).clamp(min=1).to(per_token.dtype)
         extra, metrics = self.penalty(new_logp, ref_logp, batch, new_entropy)
@@ -189,6 +187,13 @@ class PolicyGradient:
             kl_old=_masked_mean(torch.exp(token_lam) - 1 - token_lam, mask),  # k3 of KL(old ‖ new)
         )
         return loss, metrics
+
+
+def ppo_clip(ratio: Tensor, adv: Tensor, eps_low: Tensor, eps_high: Tensor) -> tuple[Tensor, Tensor]:
+    """PPO's pessimistic clipped surrogate per token, and where the clip acted."""
+    clipped = torch.clamp(ratio, 1 - eps_low, 1 + eps_high) * adv
+    active = ((ratio < 1 - eps_low) & (adv < 0)) | ((ratio > 1 + eps_high) & (adv > 0))
+    return -torch.minimum(ratio * adv, clipped), active
 
 
 def kl_k3(new_logp: Tensor, ref_logp: Tensor) -> Tensor:

@@ -39,7 +39,7 @@ class SAPOSoft(PolicyGradient):
     def partition(self, batch):
         return token_units(batch.mask) if self.ratio == "token" else sequence_units(batch.mask)
 
-    def surrogate(self, logr, new_logp, batch):
+    def surrogate(self, logr, new_logp, batch, new_entropy=None):
         ratio = torch.exp(logr.clamp(-LOG_RATIO_LIMIT, LOG_RATIO_LIMIT))
         adv = batch.advantages
         tau = torch.where(adv > 0, self.tau_pos, self.tau_neg).to(ratio.dtype)

@@ -49,6 +49,6 @@ class VESPO(PolicyGradient):
         lam = torch.where(positive, self.lambda_pos, self.lambda_neg).to(log_w.dtype)
         return torch.exp(lam + k * log_w - lam * torch.exp(log_w))
 
-    def surrogate(self, logr, new_logp, batch):
+    def surrogate(self, logr, new_logp, batch, new_entropy=None):
         phi = self.weight(logr, batch)
         return -phi * batch.advantages * new_logp, phi < 0.5

@@ -8,7 +8,7 @@ imports nothing from `harness/` or `algorithms/`: text in, score out. Built-ins 
 from __future__ import annotations
 
 TASKS: dict[str, type] = {}
-BUILTIN_MODULES = ("tasks.arith", "tasks.math.task", "tasks.code.task", "tasks.code.synth")
+BUILTIN_MODULES = ("tasks.arith", "tasks.chain", "tasks.math.task", "tasks.code.task", "tasks.code.synth")
 
 
 def register(name: str):

@@ -285,3 +285,122 @@ def test_clip_cov_draws_only_among_tokens_the_clip_left_alone():
     _, g = loss_and_grad(a, b, d)
     _, g_ppo = loss_and_grad(algo("grpo", aggregation="token_mean"), b, d)
     assert torch.equal((g == 0) & (g_ppo != 0), others)
+
+
+def test_ktae_bonus_follows_the_sources_statistics_on_a_hand_made_group():
+    from algorithms.ktae import group_key_token_bonus
+
+    # correct: [1 2 3], [1 2 4]; wrong: [1 5 3], [1 5 6]
+    bonus = group_key_token_bonus([[1, 2, 3], [1, 2, 4], [1, 5, 3], [1, 5, 6]], [True, True, False, False],
+                                  term_frequency=False)
+    assert bonus[1] == 0 and bonus[3] == 0  # in both sides equally: Fisher p = 1 and no information
+    # token 5: in both wrong responses, no correct one — table [[0, 2], [2, 0]]
+    p = stats.fisher_exact([[0, 2], [2, 0]])[1]
+    assert abs(p - 1 / 3) < 1e-12
+    key = (math.exp(-2 * p) + 1.0) * (0 - math.pi / 2) / 2  # IG = 1 bit, h = asin 0 − asin 1
+    assert abs(bonus[5] - (2 * torch.sigmoid(torch.tensor(key)).item() - 1)) < 1e-12
+    assert abs(bonus[2] + bonus[5]) < 1e-12 and bonus[2] > 0.5  # mirror image on the correct side
+    assert group_key_token_bonus([[1, 2], [1, 3]], [True, True]) == {}  # no contrast, no bonus
+    with_tf = group_key_token_bonus([[1, 2, 3], [1, 2, 4], [1, 5, 3], [1, 5, 6]], [True, True, False, False])
+    assert 0 < bonus[2] < with_tf[2] <= 1  # the term-frequency contrast only strengthens the sign, bounded by the scale
+
+
+@pytest.mark.parametrize("name,base", [("ktae", "grpo"), ("dapo_ktae", "dapo")])
+def test_ktae_at_scale_zero_is_its_base_and_otherwise_adds_the_bonus_per_token(name, base):
+    from algorithms.ktae import key_token_bonus
+
+    b = batch()
+    d = perturbation(b, 0.3)
+    l0, g0 = loss_and_grad(algo(name, ktae_scale=0.0), b, d)
+    lb, gb = loss_and_grad(algo(base), b, d)
+    assert abs(l0 - lb) < 1e-12
+    torch.testing.assert_close(g0, gb, atol=1e-12, rtol=0)
+    a = algo(name)
+    bonus = key_token_bonus(b.response_ids, b.mask, b.rewards, b.group)
+    assert (bonus[b.mask].abs() > 0.1).sum() > b.mask.sum() / 2  # most tokens here are in one response of a pair
+    torch.testing.assert_close(a.prepare(b).advantages, algo(base).prepare(b).advantages + bonus)
+    assert "key-token" in a.describe()["advantage"]
+
+
+def hapo_oracle(x, b, adv, new_entropy, pivot=0.8, eps=0.2, alpha=1.0, beta=1.0):
+    """verl-HAPO's clip and advantage with the signed entropy score (token mean)."""
+    m = b.mask
+    logent = torch.log(new_entropy)
+    vals = logent[m].sort().values
+    centre = vals[round(pivot * (len(vals) - 1))]
+    h = (logent - centre) * m
+    h = h / torch.sqrt((h**2).sum() / m.sum())
+    h = torch.where(h > 0, h / h.max(), h / -h.min())
+    low = torch.where(h <= 0, eps * (1 - alpha * h), torch.full_like(h, eps))
+    high = torch.where(h > 0, eps * (1 + alpha * h), torch.full_like(h, eps))
+    r = torch.exp(x - b.old_logp)
+    inside = (r.detach() > 1 - low / 2) & (r.detach() < 1 + high / 2)
+    a = torch.where(h > 0, torch.where(inside, adv, adv * (1 + beta * h)), torch.where(inside, adv * (1 + beta * h), adv))
+    per = torch.maximum(-a * r, -a * torch.clamp(r, 1 - low, 1 + high))
+    return token_mean(per, m), h
+
+
+def test_hapo_matches_its_entropy_adaptive_clip_and_advantage():
+    b = batch()
+    b.rewards = torch.tensor([1.0, 0.0, 0.0, 1.0])  # no overlong shaping at these lengths (L_max 8, cache 8 → set 0)
+    a, p = prepared("hapo", b, overlong_cache=0)
+    new, _ = moved(b, 0.3)
+    new_entropy = b.entropy.clamp_min(0.05)
+    l_ref, g_ref = grad_of(lambda x: hapo_oracle(x, b, p.advantages, new_entropy)[0], new)
+    l, g = grad_of(lambda x: a.loss(x, p, new_entropy=new_entropy)[0], new)
+    assert abs(l - l_ref) < 1e-9
+    torch.testing.assert_close(g, g_ref, atol=1e-9, rtol=0)
+    _, h = hapo_oracle(new, b, p.advantages, new_entropy)
+    assert h[b.mask].max() == 1 and h[b.mask].min() == -1  # a signed score: low-entropy tokens below zero
+    # with both adaptive pieces off and the z-score, HAPO is DAPO's loss at ε 0.2/0.2
+    plain = algo("hapo", overlong_cache=0, adaptive_clip=False, adaptive_advantage=False, advantage="zscore")
+    dapo = algo("dapo", overlong_cache=0, clip_high=0.2)
+    _, g_plain = grad_of(lambda x: plain.loss(x, plain.prepare(b), new_entropy=new_entropy)[0], new)
+    _, g_dapo = grad_of(lambda x: dapo.loss(x, dapo.prepare(b))[0], new)
+    torch.testing.assert_close(g_plain, g_dapo, atol=1e-12, rtol=0)
+    assert (g - g_plain).abs().max() > 1e-3
+
+
+def test_hapo_normalises_over_the_groups_tokens_and_falls_back_on_outliers():
+    from algorithms.hapo import token_group_normalised
+
+    rewards, group = torch.tensor([1.0, 0.0, 1.0, 0.0, 0.0, 0.0]), torch.tensor([0, 0, 1, 1, 1, 1])
+    lengths = torch.tensor([5, 3, 1, 400, 400, 400])
+    out = token_group_normalised(rewards, group, lengths)
+    mean = 5 / 8
+    std = math.sqrt((5 * (1 - mean) ** 2 + 3 * mean**2) / 8)
+    torch.testing.assert_close(out[:2], torch.tensor([(1 - mean) / std, -mean / std]), atol=1e-5, rtol=0)
+    # group 1: one 1-token success among 1,200 failed tokens is |A| ≈ 35 token-wise: the z-score instead
+    z = (rewards[2:] - 0.25) / (rewards[2:].std() + 1e-6)
+    torch.testing.assert_close(out[2:], z)
+
+
+def test_gtpo_conflict_tokens_on_a_hand_made_group():
+    from algorithms.gtpo import conflict_weights
+
+    rows = [[7, 8, 9, 4], [7, 8, 5, 4], [7, 8, 9, 4]]
+    deltas, counts = conflict_weights(rows, [1.0, -1.0, 0.0], weight=2.0)
+    # shared at the start: 7 8; at the end: 4. The positive row boosts them, the negative one protects them
+    assert deltas == [[2.0, 2.0, 1.0, 2.0], [0.0, 0.0, 1.0, 0.0], [1.0, 1.0, 1.0, 1.0]]
+    assert counts == [3, 3, 0]
+    # only the leading run counts: a match after a mismatch is not a conflict
+    deltas, _ = conflict_weights([[1, 2, 3, 9], [5, 2, 3, 8]], [1.0, -1.0], weight=2.0)
+    assert deltas == [[1.0] * 4] * 2
+    # a one-token response in conflict from both ends is boosted twice
+    deltas, counts = conflict_weights([[3], [3]], [1.0, -1.0], weight=2.0)
+    assert deltas == [[4.0], [0.0]] and counts == [1, 1]
+
+
+def test_gtpo_without_conflicts_or_entropy_shaping_is_grpo_and_filters_high_entropy_responses():
+    b = batch()
+    b.response_ids = torch.arange(b.mask.numel()).reshape(b.mask.shape) + 4  # every token distinct: no conflict
+    d = perturbation(b, 0.3)
+    l1, g1 = loss_and_grad(algo("gtpo", entropy_scale=0.0, entropy_threshold=1e9), b, d)
+    l2, g2 = loss_and_grad(algo("grpo"), b, d)
+    assert abs(l1 - l2) < 1e-12
+    torch.testing.assert_close(g1, g2, atol=1e-12, rtol=0)
+    b.entropy = torch.where(torch.arange(B)[:, None] == 0, 2.0, 0.5) * b.mask  # response 0 too uncertain
+    _, p = prepared("gtpo", b)
+    z = algo("grpo").prepare(b).advantages
+    assert torch.all(p.advantages[0] == 0)
+    torch.testing.assert_close(p.advantages[1:], (z[1:] - 0.1 * 0.5) * b.mask[1:])

@@ -22,6 +22,7 @@ def evaluate(engine, tokenizer, task, *, n: int, ks: list[int], limit: int | Non
     groups = engine.generate(prompts, n, params, seed)
     texts = [[tokenizer.decode(g.response_ids, skip_special_tokens=True) for g in gens] for gens in groups]
     flat = task.score_many([p for p in problems for _ in range(n)], [t for row in texts for t in row])
+    first_wrong_step = getattr(task, "first_wrong_step", None)  # tasks that know their intermediate values
     records, per_problem = [], []
     for i, (problem, gens) in enumerate(zip(problems, groups)):
         scores = flat[i * n : (i + 1) * n]
@@ -29,6 +30,8 @@ def evaluate(engine, tokenizer, task, *, n: int, ks: list[int], limit: int | Non
             records.append({"task": task.name, "problem_id": problem.id, "sample": j, "completion": text,
                             "answer": s.answer, "gold": problem.answer, "correct": s.correct, "reward": s.reward,
                             "length": len(g.response_ids), "finished": g.finished})
+            if first_wrong_step is not None:
+                records[-1]["first_wrong_step"] = first_wrong_step(problem, text)
         per_problem.append(scores)
     correct = [sum(s.correct for s in scores) for scores in per_problem]
     summary = {"task": task.name, "task_version": task.version, "scorer_version": getattr(task, "scorer", ""),
