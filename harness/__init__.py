@@ -7,6 +7,7 @@
     evaluation  pass@k / maj@n evaluation of a checkpoint (grainbench or lm-eval backend)
     results     leaderboard, paired comparisons, curves, trackers, publish
     suites      a suite: its runs, executors, tuning protocol and progress display
+    diagnostics why a granularity wins: gradient quality, off-policy behaviour, credit placement
     cli         the `grainbench` command
 
 `algorithms/` and `tasks/` import nothing from here. The modules' earlier flat paths
@@ -20,7 +21,7 @@ import sys
 
 __version__ = "0.1.0"
 
-LAYERS = ("core", "engines", "spec", "training", "evaluation", "results", "suites", "cli")
+LAYERS = ("core", "engines", "spec", "training", "evaluation", "results", "suites", "diagnostics", "cli")
 MOVED = {old: f"{package}.{old}" for package, modules in {
     "core": ("errors", "atomic", "logs", "registry", "environment", "distributed"),
     "spec": ("config", "plugins"),

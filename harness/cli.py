@@ -222,6 +222,41 @@ def publish_cmd(results_dir: Path = typer.Argument(..., help="a suite's results 
     typer.echo(f"published {results_dir} to {to}: {', '.join(sorted(p.name for p in to.iterdir()))}")
 
 
+@app.command("diagnose")
+def diagnose_cmd(target: Path = typer.Argument(..., help="a suite YAML (diagnosed at its base) or a checkpoint directory"),
+                 suite_file: Path = typer.Option(Path("suites/horizon.yaml"), "--suite",
+                                                 help="with a checkpoint: the suite whose algorithms, task and settings to use"),
+                 out: Optional[Path] = typer.Option(None, "--out", help="output directory (default results/diagnose/<suite>)"),
+                 cache: Path = typer.Option(DEFAULT_CACHE, "--cache", help="where warm-started base models are cached"),
+                 minibatches: int = typer.Option(8, "--minibatches", min=2, help="minibatch gradients per algorithm"),
+                 updates: Optional[int] = typer.Option(None, "--updates", min=1, help="U: updates on one rollout batch "
+                                                       "(default the suite's train.updates_per_batch)"),
+                 reference_prompts: int = typer.Option(64, "--reference-prompts", min=1),
+                 reference_samples: int = typer.Option(16, "--reference-samples", min=2),
+                 probe_prompts: int = typer.Option(32, "--probe-prompts", min=1, help="problems the expected reward is measured on"),
+                 seed: int = typer.Option(0, "--seed")):
+    """Gradient quality, off-policy behaviour and credit placement of every algorithm of a suite on the
+    same rollouts at one checkpoint: diagnose.csv and diagnose.png."""
+    from harness.diagnostics.diagnose import Settings, diagnose
+    from harness.spec.config import load_suite
+    from harness.suites.suite import resolve_base
+
+    if target.is_dir():
+        if not (target / "config.json").is_file():
+            raise UserError(f"{target} is not a checkpoint directory (no config.json); pass a suite YAML or a model folder")
+        checkpoint, suite = target, load_suite(suite_file)
+    else:
+        suite = load_suite(target)
+        checkpoint, _ = resolve_base(suite, cache)
+    settings = Settings(minibatches=minibatches, updates=updates, reference_prompts=reference_prompts,
+                        reference_samples=reference_samples, probe_prompts=probe_prompts, seed=seed)
+    out = out or Path("results") / "diagnose" / suite.name
+    table = diagnose(suite, Path(checkpoint), out, settings)
+    summary = table[table["update"].isna()].pivot(index="algorithm", columns="measure", values="value")
+    typer.echo(summary.to_string(float_format=lambda v: f"{v:.3f}"))
+    typer.echo(f"diagnosis: {out / 'diagnose.csv'}, {out / 'diagnose.png'}")
+
+
 def main() -> None:
     try:
         app(standalone_mode=True)
