@@ -121,7 +121,8 @@ class KeyTokenAdvantage:
 
     @classmethod
     def describe(cls):
-        return {**super().describe(), "advantage": f"{super().describe()['advantage']} + key-token bonus"}
+        described = super().describe()
+        return {**described, "advantage": f"{described['advantage']} + key-token bonus"}
 
 
 @register("ktae")

@@ -147,7 +147,7 @@ def diagnose(suite: Suite, checkpoint: Path, out_dir: Path, settings: Settings =
     cfg = runs[0].rollout
     group, updates = cfg.samples_per_prompt, settings.updates or runs[0].train.updates_per_batch
     per_minibatch = max(1, cfg.prompts_per_step // runs[0].train.updates_per_batch)
-    shared = probe.rollout(first, per_minibatch * settings.minibatches, group, "minibatches")
+    shared = probe.rollout(first, max(per_minibatch * settings.minibatches, cfg.prompts_per_step), group, "shared")
     reference = probe.rollout(first, settings.reference_prompts, settings.reference_samples, "reference")
     g_ref = reinforce_gradient(first, reference, settings.reference_samples)
     errors = first_wrong_tokens(probe, shared)
@@ -174,7 +174,7 @@ def diagnose(suite: Suite, checkpoint: Path, out_dir: Path, settings: Settings =
             after, tokens_after = credit_after_error(push, batch.mask, errors)
             record(run.label, "credit_after_error", after)
             record(run.label, "tokens_after_error", tokens_after)
-        _off_policy_rows(record, probe, run, updates, base_reward)
+        _off_policy_rows(record, probe, run, _rows(shared, range(cfg.prompts_per_step * group)), updates, base_reward)
     table = pd.DataFrame(rows)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic.write_text(out_dir / "diagnose.csv", table.to_csv(index=False))
@@ -189,10 +189,10 @@ def _gradient_rows(record, label: str, grads: list[torch.Tensor], g_ref: torch.T
     record(label, "gradient_snr", signal_to_noise(grads))
 
 
-def _off_policy_rows(record, probe: Probe, run: RunSpec, updates: int, base_reward: float) -> None:
-    """U minibatch updates on one rollout batch from fresh weights; metrics per update and the reward after it."""
+def _off_policy_rows(record, probe: Probe, run: RunSpec, rollout: Rollout, updates: int, base_reward: float) -> None:
+    """U minibatch updates on one rollout batch (a training step's) from fresh weights; metrics per
+    update and the reward after it."""
     trainer = probe.trainer(run, fresh=True)
-    rollout = probe.rollout(trainer, run.rollout.prompts_per_step, run.rollout.samples_per_prompt, "off-policy")
     batch = trainer.algorithm.prepare(trainer.to_batch(rollout, run.rollout.samples_per_prompt), trainer.value_estimator(rollout))
     order = torch.randperm(batch.size, generator=torch.Generator().manual_seed(probe.settings.seed))
     splits = 1 if trainer.algorithm.on_policy_only else updates
