@@ -241,6 +241,7 @@ def diagnose_cmd(target: Path = typer.Argument(..., help="a suite YAML (diagnose
     from harness.spec.config import load_suite
     from harness.suites.suite import resolve_base
 
+    quiet_libraries()
     if target.is_dir():
         if not (target / "config.json").is_file():
             raise UserError(f"{target} is not a checkpoint directory (no config.json); pass a suite YAML or a model folder")

@@ -85,7 +85,7 @@ def test_output_dir_that_is_a_file(tmp_path):
 
 
 def test_validate_accepts_the_shipped_suites():
-    for name in ("smoke", "quick"):
+    for name in ("smoke", "quick", "horizon", "literature"):
         r = grainbench("validate", str(ROOT / "suites" / f"{name}.yaml"))
         assert r.returncode == 0, r.stderr
         assert "ok" in r.stdout
