@@ -8,9 +8,9 @@ and the whole response are four different units.
 
 The task knows every right intermediate value, so each sample's *first wrong step* can be found:
 the first line whose result differs from the right running value (or that is missing or
-malformed). `first_wrong_step` returns its index and token span is found by the caller through
-`step_spans`, so credit assignment can be inspected — where did a response go wrong, and which
-tokens did an algorithm's advantage push down. Splits are disjoint by a hash of the prompt.
+malformed). `first_wrong_step` gives its index and `step_spans` each line's characters, so credit
+assignment can be inspected: where a response went wrong, and which tokens an algorithm's update
+pushed down (`grainbench diagnose`). Splits are disjoint by a hash of the prompt.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tasks import register
 from tasks.base import HashSplit, Problem, Score, problem_id
 from tasks.math.answer import MATH_SCORER, extract_answer, is_equiv, is_equiv_many
 
-OPERATIONS = {  # word in the prompt → (symbol in the solution, operand or None, result)
+OPERATIONS = {  # word in the prompt → f(value, operand or None) = (left side of the equation, result)
     "add": lambda v, n: (f"{v}+{n}", v + n),
     "subtract": lambda v, n: (f"{v}-{n}", v - n),
     "double": lambda v, _: (f"{v}*2", 2 * v),
