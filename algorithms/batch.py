@@ -46,6 +46,19 @@ class RolloutBatch:
         return replace(self, **picked)
 
 
+def token_values_by_group(response_ids: Tensor, mask: Tensor, group: Tensor, values) -> Tensor:
+    """(B, T) float64 per-token values computed a group at a time: `values(members, rows)` gets the
+    group's row indices and their real token ids (lists) and returns each member's per-token values;
+    0 on padding. For statistics over a group's token ids (KTAE's key tokens, GTPO's conflicts)."""
+    rows = [ids[m].tolist() for ids, m in zip(response_ids, mask)]
+    out = torch.zeros(mask.shape, dtype=torch.float64)
+    for g in torch.unique(group).tolist():
+        members = (group == g).nonzero().flatten().tolist()
+        for i, row_values in zip(members, values(members, [rows[i] for i in members])):
+            out[i, mask[i]] = torch.tensor(row_values, dtype=torch.float64)
+    return out
+
+
 def token_positions(mask: Tensor) -> Tensor:
     """Index of each token within its response (0, 1, ...), -1 on padding; padding-side agnostic."""
     return torch.where(mask, mask.long().cumsum(dim=1) - 1, torch.full_like(mask, -1, dtype=torch.long))

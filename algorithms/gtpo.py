@@ -23,6 +23,7 @@ import torch
 
 from algorithms import register
 from algorithms.advantages import OUTCOME_ADVANTAGES
+from algorithms.batch import token_values_by_group
 from algorithms.objective import PolicyGradient
 
 
@@ -76,14 +77,12 @@ class GTPO(PolicyGradient):
             raise ValueError("gtpo needs the behaviour policy's token entropies")
         dtype, mask = batch.old_logp.dtype, batch.mask
         outcome = OUTCOME_ADVANTAGES[self.advantage](batch.rewards.to(dtype), batch.group)
-        rows = [ids[m].tolist() for ids, m in zip(batch.response_ids, mask)]
-        factors = torch.zeros(mask.shape, dtype=dtype)
-        for g in torch.unique(batch.group).tolist():
-            members = (batch.group == g).nonzero().flatten().tolist()
-            deltas, counts = conflict_weights([rows[i] for i in members], [float(outcome[i]) for i in members],
-                                              self.conflict_weight)
-            for i, delta, count in zip(members, deltas, counts):
-                factors[i, mask[i]] = torch.tensor(delta, dtype=dtype) / max(count, 1)
+
+        def factors_of(members, rows):  # δ over the response's conflict count
+            deltas, counts = conflict_weights(rows, [float(outcome[i]) for i in members], self.conflict_weight)
+            return [[d / max(count, 1) for d in delta] for delta, count in zip(deltas, counts)]
+
+        factors = token_values_by_group(batch.response_ids, mask, batch.group, factors_of).to(dtype)
         mean_entropy = (batch.entropy.to(dtype) * mask).sum(1) / mask.sum(1).clamp(min=1)
         shaped = torch.where(mean_entropy <= self.entropy_threshold, outcome - self.entropy_scale * mean_entropy,
                              torch.zeros_like(outcome))

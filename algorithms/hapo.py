@@ -27,7 +27,7 @@ import torch
 from algorithms import register
 from algorithms.advantages import OUTCOME_ADVANTAGES, broadcast, group_zscore
 from algorithms.dapo import DAPO
-from algorithms.objective import LOG_RATIO_LIMIT, ppo_clip
+from algorithms.objective import LOG_RATIO_LIMIT, _loss_mask, ppo_clip
 
 OUTLIER = 5.0  # the source's |A| at which token-level normalisation gives way to the z-score
 
@@ -87,8 +87,7 @@ class HAPO(DAPO):
     def surrogate(self, logr, new_logp, batch, new_entropy=None):
         if new_entropy is None:
             raise ValueError("hapo needs the current policy's token entropies")
-        lmask = batch.loss_mask if batch.loss_mask is not None else batch.mask
-        h = entropy_scores(new_entropy.to(logr.dtype), lmask, self.entropy_pivot)
+        h = entropy_scores(new_entropy.to(logr.dtype), _loss_mask(batch), self.entropy_pivot)
         eps_low, eps_high = self.epsilons(batch)
         if self.adaptive_clip:
             eps_low = torch.where(h <= 0, eps_low * (1 - self.clip_alpha * h), eps_low)

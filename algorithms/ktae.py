@@ -24,6 +24,7 @@ import torch
 from scipy.stats import fisher_exact
 
 from algorithms import register
+from algorithms.batch import token_values_by_group
 from algorithms.dapo import DAPO
 from algorithms.grpo import GRPO
 
@@ -87,14 +88,12 @@ def group_key_token_bonus(responses: list[list[int]], correct: list[bool], fishe
 def key_token_bonus(response_ids: torch.Tensor, mask: torch.Tensor, rewards: torch.Tensor, group: torch.Tensor,
                     **weights) -> torch.Tensor:
     """(B, T) per-token bonus: each token gets its group's bonus for its id (0 on padding)."""
-    rows = [ids[m].tolist() for ids, m in zip(response_ids, mask)]
-    out = torch.zeros(mask.shape, dtype=torch.float64)
-    for g in torch.unique(group).tolist():
-        members = (group == g).nonzero().flatten().tolist()
-        table = group_key_token_bonus([rows[i] for i in members], [bool(rewards[i] > 0) for i in members], **weights)
-        for i in members:
-            out[i, mask[i]] = torch.tensor([table.get(t, 0.0) for t in rows[i]], dtype=torch.float64)
-    return out
+
+    def bonuses(members, rows):
+        table = group_key_token_bonus(rows, [bool(rewards[i] > 0) for i in members], **weights)
+        return [[table.get(t, 0.0) for t in row] for row in rows]
+
+    return token_values_by_group(response_ids, mask, group, bonuses)
 
 
 @dataclass

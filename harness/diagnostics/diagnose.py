@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from algorithms.advantages import leave_one_out
 from harness.core import atomic
 from harness.diagnostics.measures import (
     cosine,
@@ -39,7 +40,7 @@ from harness.spec.plugins import algorithm_of, make_engine, task_of
 from harness.suites.suite import check_names
 from harness.training.budget import Budget
 from harness.training.embedded import load_checkpoint
-from harness.training.policy import response_logprobs
+from harness.training.policy import response_logprobs, right_pad
 from harness.training.trainer import Rollout, Trainer
 
 log = logging.getLogger(__name__)
@@ -105,15 +106,14 @@ def minibatch_gradient(trainer: Trainer, batch, prompts: list[list[int]]) -> tor
 
 def reinforce_gradient(trainer: Trainer, rollout: Rollout, group_size: int, chunk: int = 64) -> torch.Tensor:
     """Unbiased ∇ E[reward]: mean over responses of (r − mean of the group's others)·∇ log π(response)."""
-    model = trainer.model
-    rewards = torch.tensor([s.reward for s in rollout.scores], dtype=torch.float32).view(-1, group_size)
-    advantages = ((rewards - rewards.mean(1, keepdim=True)) * group_size / (group_size - 1)).flatten()
-    ids_mask = trainer.to_batch(rollout, group_size)
+    model, pad = trainer.model, trainer.tokenizer.pad_token_id
+    rewards = torch.tensor([s.reward for s in rollout.scores], dtype=torch.float32)
+    advantages = leave_one_out(rewards, torch.arange(len(rewards)) // group_size)
+    ids, mask = right_pad([g.response_ids for g in rollout.generations], pad)
     model.zero_grad(set_to_none=True)
     for start in range(0, len(advantages), chunk):
         rows = slice(start, start + chunk)
-        logp, _ = response_logprobs(model, rollout.prompts[rows], ids_mask.response_ids[rows], ids_mask.mask[rows],
-                                    trainer.tokenizer.pad_token_id, trainer.rollout_cfg.temperature)
+        logp, _ = response_logprobs(model, rollout.prompts[rows], ids[rows], mask[rows], pad, trainer.rollout_cfg.temperature)
         (-(advantages[rows] * logp.sum(1)).sum() / len(advantages)).backward()
     return -flat_gradient(model)
 
@@ -141,7 +141,8 @@ def first_wrong_tokens(probe: Probe, rollout: Rollout) -> list[int | None] | Non
 
 
 def diagnose(suite: Suite, checkpoint: Path, out_dir: Path, settings: Settings = Settings()) -> pd.DataFrame:
-    runs = list({run.label: run for run in reversed(check_names(suite))}.values())[::-1]  # one per setting
+    runs = check_names(suite)
+    runs = [run for run in runs if run.seed == runs[0].seed]  # one per setting
     probe = Probe(suite, checkpoint, settings)
     first = probe.trainer(runs[0])
     cfg = runs[0].rollout
@@ -170,7 +171,7 @@ def diagnose(suite: Suite, checkpoint: Path, out_dir: Path, settings: Settings =
                  for r in minibatch_rows]
         _gradient_rows(record, run.label, grads, g_ref)
         if errors is not None:
-            push = on_policy_push(trainer.algorithm, batch, trainer.algorithm.needs_reference)
+            push = on_policy_push(trainer.algorithm, batch)
             after, tokens_after = credit_after_error(push, batch.mask, errors)
             record(run.label, "credit_after_error", after)
             record(run.label, "tokens_after_error", tokens_after)

@@ -20,11 +20,11 @@ def signal_to_noise(gradients: list[Tensor]) -> float:
     return float(mean.pow(2).sum() / noise.clamp_min(1e-30))
 
 
-def on_policy_push(algorithm, batch, with_reference: bool) -> Tensor:
+def on_policy_push(algorithm, batch) -> Tensor:
     """(B, T): how hard the algorithm's first update pushes each sampled token's log-prob up (> 0) or
     down (< 0) — −∂loss/∂log π at ratio one, advantage and aggregation weight together."""
     new_logp = batch.old_logp.clone().requires_grad_(True)
-    ref = batch.old_logp if with_reference else None
+    ref = batch.old_logp if algorithm.needs_reference else None  # at ratio one the reference is the policy
     entropy = batch.entropy if algorithm.needs_current_entropy else None
     loss, _ = algorithm.loss(new_logp, batch, ref, new_entropy=entropy)
     (grad,) = torch.autograd.grad(loss, new_logp)
