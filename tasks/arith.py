@@ -43,8 +43,7 @@ class Arith(HashSplit):
     def __post_init__(self) -> None:
         if self.steps < 1 or self.max_start < 1 or self.max_operand < 1 or self.eval_size < 1:
             raise ValueError("arith: steps, max_start, max_operand and eval_size must be >= 1")
-        if not (0 < self.eval_fraction and 0 < self.validation_fraction and self.eval_fraction + self.validation_fraction < 1):
-            raise ValueError("arith: eval_fraction and validation_fraction must be > 0 and sum to < 1")
+        self.check_split_fractions()
 
     def _generate(self, rng: random.Random) -> tuple[Problem, str]:
         name = rng.choice(NAMES)

@@ -70,6 +70,11 @@ class HashSplit(Scoring):
     and the eval and validation sets are fixed.
     """
 
+    def check_split_fractions(self) -> None:
+        """For a subclass's __post_init__: the eval and validation shares must leave a train split."""
+        if not (0 < self.eval_fraction and 0 < self.validation_fraction and self.eval_fraction + self.validation_fraction < 1):
+            raise ValueError(f"{self.name}: eval_fraction and validation_fraction must be > 0 and sum to < 1")
+
     def _split_of(self, problem: Problem) -> str:
         bucket = int(problem.id, 16) % 1000
         if bucket < self.eval_fraction * 1000:

@@ -55,8 +55,7 @@ class Chain(HashSplit):
             raise ValueError("chain: need 1 <= min_steps <= max_steps, max_operand >= 1, max_value >= 2*max_operand")
         if self.eval_size < 1:
             raise ValueError("chain: eval_size must be >= 1")
-        if not (0 < self.eval_fraction and 0 < self.validation_fraction and self.eval_fraction + self.validation_fraction < 1):
-            raise ValueError("chain: eval_fraction and validation_fraction must be > 0 and sum to < 1")
+        self.check_split_fractions()
 
     def _operation(self, value: int, rng: random.Random) -> tuple[str, int | None]:
         choices = [("add", rng.randint(1, min(self.max_operand, self.max_value - value)))] if value < self.max_value else []

@@ -45,8 +45,7 @@ class SynthCode(HashSplit):
     def __post_init__(self) -> None:
         if min(self.steps, self.max_k, self.tests, self.eval_size) < 1 or self.timeout_s <= 0:
             raise ValueError("synth_code: steps, max_k, tests, eval_size must be >= 1 and timeout_s > 0")
-        if not (0 < self.eval_fraction and 0 < self.validation_fraction and self.eval_fraction + self.validation_fraction < 1):
-            raise ValueError("synth_code: eval_fraction and validation_fraction must be > 0 and sum to < 1")
+        self.check_split_fractions()
 
     def _generate(self, rng: random.Random) -> tuple[Problem, str]:
         words, expr = [], "x"
