@@ -141,6 +141,23 @@ def test_a_worker_that_dies_under_a_pair_gets_it_once_more(fast_checker):
     assert fast_checker.timeouts == before
 
 
+CTRL_C_DURING_START = """
+import os, signal, threading, time
+from tasks.math.bounded import BoundedChecker
+signal.signal(signal.SIGINT, lambda *_: None)  # the parent finishes its step, as the trainer does
+checker = BoundedChecker()
+threading.Timer(0.3, os.killpg, (0, signal.SIGINT)).start()  # while the worker imports sympy
+print(checker.start().check_many([("1/2", "0.5")]))
+"""
+
+
+def test_a_terminals_ctrl_c_does_not_reach_the_worker():
+    """Ctrl-C goes to the whole foreground process group; the worker must not die of it mid-start."""
+    done = subprocess.run([sys.executable, "-c", CTRL_C_DURING_START], capture_output=True, text=True, timeout=300,
+                          start_new_session=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 0 and done.stdout.strip() == "[True]", done.stderr[-2000:]
+
+
 def test_bound_holds_off_the_main_thread(fast_checker):
     out = {}
 

@@ -120,8 +120,11 @@ class BoundedChecker:
 
     def _spawn(self) -> None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        # Its own session: a terminal's Ctrl-C reaches the whole foreground group, and a worker killed
+        # mid-import would look like a broken install; the parent decides when the worker ends.
         self._proc = subprocess.Popen([sys.executable, "-m", "tasks.math.symbolic"], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+                                      start_new_session=True)
         self._ready, self._buffer = False, b""
 
     def _ensure_ready(self, deadline: float) -> bool:
@@ -131,6 +134,8 @@ class BoundedChecker:
             self._spawn()
         if not self._ready:
             line = self._readline(deadline)
+            if line is None and time.monotonic() < deadline:
+                self._proc.wait()  # not late: its output ended, so it is exiting
             if line is None and self._proc.poll() is not None:
                 self.close()
                 raise RuntimeError("the math equivalence worker exited at start; is math-verify installed?")
