@@ -8,6 +8,7 @@ differences come from the choices, not from implementation accidents.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 from typing import ClassVar, Protocol
 
@@ -21,7 +22,7 @@ from algorithms.ratios import RATIOS, log_ratio, unit_sizes
 from algorithms.units import token_units
 
 LOG_RATIO_LIMIT = 20.0  # exp(±20) keeps float32 finite; beyond it the clip has long since applied
-TRUST_REGIONS = ("scaled", "paper")
+TRUST_REGIONS = ("scaled", "matched", "paper")
 
 
 class ValueEstimator(Protocol):
@@ -43,8 +44,9 @@ class PolicyGradient:
     aggregation: str = "seq_mean_token_mean"
     clip: bool = True
     # The trust region: `scaled` gives a unit of |u| tokens ε₁/√|u| when its ratio is a mean of
-    # log-ratios (ε₁·√|u| for a sum), one rule for every granularity; `paper` uses each method's
-    # published ε. eps_low / eps_high are ε₁ (a suite sets them for all its algorithms).
+    # log-ratios (ε₁·√|u| for a sum), one rule for every granularity; `matched` clips the same share
+    # of units as ε₁ clips tokens in the same minibatch; `paper` uses each method's published ε.
+    # eps_low / eps_high are ε₁ (a suite sets them for all its algorithms).
     trust_region: str = "scaled"
     eps_low: float = 0.2
     eps_high: float = 0.2
@@ -104,10 +106,17 @@ class PolicyGradient:
         return self.paper_clip
 
     # --- the shared path --------------------------------------------------------------------
-    def epsilons(self, batch: RolloutBatch) -> tuple[Tensor, Tensor]:
-        """Per-token (ε_low, ε_high), (B, T): the clip bounds of the unit each token belongs to."""
+    def epsilons(self, batch: RolloutBatch, logr: Tensor | None = None,
+                 new_logp: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Per-token (ε_low, ε_high), (B, T): the clip bounds of the unit each token belongs to.
+        `matched` reads the current log-ratios (`logr`, `new_logp`); without them it falls back to `scaled`."""
         shape, dtype, device = batch.mask.shape, batch.old_logp.dtype, batch.old_logp.device
-        if self.trust_region == "scaled":
+        unit_ratio = self.ratio not in ("token", "none")
+        if self.trust_region == "matched" and unit_ratio and logr is not None and new_logp is not None:
+            low, high = matched_epsilons(logr.detach(), (new_logp - batch.old_logp).detach(), batch.mask,
+                                         self.eps_low, self.eps_high)
+            low, high = low.expand(shape), high.expand(shape)
+        elif self.trust_region in ("scaled", "matched"):
             scale = unit_scale(batch.units, batch.mask, self.ratio).to(dtype)
             low, high = self.eps_low * scale, self.eps_high * scale
         else:
@@ -154,7 +163,7 @@ class PolicyGradient:
         ratio = torch.exp(logr.clamp(-LOG_RATIO_LIMIT, LOG_RATIO_LIMIT))
         if not self.clip:
             return -ratio * batch.advantages, torch.zeros_like(batch.mask)
-        return ppo_clip(ratio, batch.advantages, *self.epsilons(batch))
+        return ppo_clip(ratio, batch.advantages, *self.epsilons(batch, logr, new_logp))
 
     def penalty(self, new_logp: Tensor, ref_logp: Tensor | None, batch: RolloutBatch,
                 new_entropy: Tensor | None) -> tuple[Tensor | None, dict]:
@@ -213,6 +222,23 @@ def unit_scale(units: Tensor, mask: Tensor, ratio: str) -> Tensor:
         return torch.ones(mask.shape, device=mask.device)
     size = unit_sizes(units, mask).clamp(min=1)
     return size.sqrt() if ratio == "sum" else size.rsqrt()
+
+
+def matched_epsilons(unit_logr: Tensor, token_logr: Tensor, mask: Tensor, eps_low: float,
+                     eps_high: float) -> tuple[Tensor, Tensor]:
+    """The `matched` trust region's (ε_low, ε_high) for this minibatch's units: each side's bound is the
+    quantile of the unit log-ratios (one per token, so a unit weighs its size, as the clip fraction
+    counts) at the share of token log-ratios beyond ε₁ on that side. Units then clip as often as tokens
+    would, whatever the correlation of a unit's tokens (`scaled` assumes none, so over-clips when the
+    update moves a unit's tokens together)."""
+    units, tokens = unit_logr[mask].double(), token_logr[mask].double()
+    if units.numel() == 0:
+        return unit_logr.new_tensor(eps_low), unit_logr.new_tensor(eps_high)
+    share_high = (tokens > math.log1p(eps_high)).double().mean()
+    share_low = (tokens < math.log1p(-eps_low)).double().mean()
+    high = torch.quantile(units, 1 - share_high).clamp(min=0)  # no share beyond: the largest, so none clips
+    low = torch.quantile(units, share_low).clamp(max=0)
+    return (-torch.expm1(low)).to(unit_logr.dtype), torch.expm1(high).to(unit_logr.dtype)
 
 
 def _masked_mean(x: Tensor, mask: Tensor) -> float:

@@ -83,5 +83,59 @@ def test_sum_and_mean_ratios_give_the_same_gradient_on_policy():
 def test_unknown_trust_region_is_refused():
     from harness.core.errors import UserError
 
-    with pytest.raises(UserError, match="trust_region must be one of scaled, paper"):
+    with pytest.raises(UserError, match="trust_region must be one of scaled, matched, paper"):
         make_algorithm("grpo", {"trust_region": "loose"})
+
+
+def coherent_batch(seed=0, rows=64, t=24):
+    """Responses whose tokens move together under the update (a shared shift per response plus token
+    noise), as a gradient step on a whole response moves them: the case the √|u| rule gets wrong."""
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(6, t + 1, (rows,), generator=g)
+    mask = torch.arange(t)[None, :] < lengths[:, None]
+    old = torch.where(mask, -torch.rand(rows, t, generator=g, dtype=torch.float64) * 3, torch.zeros(rows, t, dtype=torch.float64))
+    b = RolloutBatch(response_ids=torch.zeros(rows, t, dtype=torch.long), mask=mask, old_logp=old,
+                     rewards=(torch.arange(rows) % 3 == 0).double(), group=torch.arange(rows) // 4, max_new_tokens=t)
+    move = 0.15 * torch.randn(rows, 1, generator=g, dtype=torch.float64) + 0.05 * torch.randn(rows, t, generator=g, dtype=torch.float64)
+    return b, torch.where(mask, old + move, old)
+
+
+def unit_share_beyond(a, b, new):
+    """Share of tokens whose unit's log-ratio is beyond the unit's bound, on either side."""
+    from algorithms.ratios import log_ratio
+
+    logr = log_ratio(new, b.old_logp, b.units, b.mask, a.ratio)
+    low, high = a.epsilons(b, logr, new)
+    beyond = (logr > torch.log1p(high)) | (logr < torch.log1p(-low))
+    return float(beyond[b.mask].double().mean())
+
+
+@pytest.mark.parametrize("name, params", [("gspo", {}), ("mpo", {"k": 4}), ("gspo_token", {}), ("mpo", {"k": 4, "ratio": "sum"})])
+def test_matched_rule_clips_units_as_often_as_eps1_clips_tokens(name, params):
+    raw, new = coherent_batch()
+    lam = (new - raw.old_logp)[raw.mask]
+    token_share = float(((lam > math.log1p(0.2)) | (lam < math.log1p(-0.2))).double().mean())
+    assert 0.05 < token_share < 0.5
+    matched = make_algorithm(name, {**params, "trust_region": "matched"})
+    b = matched.prepare(raw)
+    # a unit straddling a quantile moves the share by at most its size over the batch's tokens
+    from algorithms.ratios import unit_sizes
+
+    slack = 2 * float(unit_sizes(b.units, b.mask).max()) / lam.numel()
+    assert abs(unit_share_beyond(matched, b, new) - token_share) <= slack
+    scaled = make_algorithm(name, {**params, "trust_region": "scaled"})
+    assert abs(unit_share_beyond(scaled, scaled.prepare(raw), new) - token_share) > slack  # √|u| misses here
+
+
+def test_matched_rule_keeps_eps1_for_tokens_and_clips_nothing_on_policy():
+    raw, new = coherent_batch(seed=1)
+    for name in ("grpo", "dapo"):
+        a, s = make_algorithm(name, {"trust_region": "matched"}), make_algorithm(name, {"trust_region": "scaled"})
+        b = a.prepare(raw)
+        for got, want in zip(a.epsilons(b, new - b.old_logp, new), s.epsilons(b)):
+            torch.testing.assert_close(got, want)
+    a = make_algorithm("gspo", {"trust_region": "matched"})
+    b = a.prepare(raw)
+    assert a.loss(b.old_logp.clone(), b)[1]["clip_frac"] == 0.0
+    _, m = a.loss(new, b)
+    assert m["clip_frac"] > 0

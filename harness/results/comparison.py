@@ -60,6 +60,16 @@ def crossed_bootstrap(d: np.ndarray, resamples: int, rng: np.random.Generator) -
     return np.einsum("bs,sp,bp->b", seeds, d, problems) / (s * p)
 
 
+def paired_test(d: np.ndarray, resamples: int, rng: np.random.Generator) -> tuple[float, float, float, float]:
+    """Mean of the paired differences `d` (seeds × problems), its 95 % crossed-bootstrap interval, and the
+    bootstrap p-value of a zero mean."""
+    mean = float(d.mean())
+    boot = crossed_bootstrap(d, resamples, rng)
+    low, high = np.percentile(boot, [2.5, 97.5])
+    p = (1 + np.sum(np.abs(boot - mean) >= abs(mean) - 1e-12)) / (resamples + 1)
+    return mean, float(low), float(high), float(p)
+
+
 def holm(p_values: list[float]) -> list[float]:
     """Holm's step-down adjustment (controls the family-wise error rate)."""
     p = np.asarray(p_values, dtype=float)
@@ -105,12 +115,9 @@ def compare(results_dir: Path, baseline: str, run_ids: list[str] | None = None, 
             d = paired(scores, a, baseline, members)
             if d.size == 0:
                 continue
-            mean = float(d.mean())
-            boot = crossed_bootstrap(d, resamples, rng)
-            low, high = np.percentile(boot, [2.5, 97.5])
-            p = (1 + np.sum(np.abs(boot - mean) >= abs(mean) - 1e-12)) / (resamples + 1)
+            mean, low, high, p = paired_test(d, resamples, rng)
             block.append({"algorithm": a, "baseline": baseline, "task": scope, "seeds": d.shape[0], "problems": d.shape[1],
-                          "diff": mean, "ci_low": float(low), "ci_high": float(high), "p_value": float(p),
+                          "diff": mean, "ci_low": low, "ci_high": high, "p_value": p,
                           "prob_improvement": probability_of_improvement(run_scores, a, baseline, members),
                           "iqm": iqm(run_scores[run_scores["task"].isin(members)], a),
                           "baseline_iqm": iqm(run_scores[run_scores["task"].isin(members)], baseline)})

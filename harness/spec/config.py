@@ -149,9 +149,10 @@ class Train(Strict):
                                               "FSDP splits weights, gradients and optimizer state over them (large "
                                               "models). Not part of the config hash: the update is the same")
     # Settings every algorithm of the suite shares (an algorithm's own explicit value still wins):
-    trust_region: Literal["scaled", "paper"] = Field("scaled", description="scaled: one rule for every unit, "
-                                                      "ε = ε₁/√|u| for a unit whose ratio is a mean of |u| token "
-                                                      "log-ratios (ε₁·√|u| for a sum); paper: each method's published ε")
+    trust_region: Literal["scaled", "matched", "paper"] = Field(
+        "scaled", description="scaled: one rule for every unit, ε = ε₁/√|u| for a unit whose ratio is a mean of |u| "
+        "token log-ratios (ε₁·√|u| for a sum); matched: per minibatch, each unit's bound at the quantile of unit "
+        "log-ratios that clips the same share as ε₁ clips tokens; paper: each method's published ε")
     eps_low: float = Field(0.2, gt=0, lt=1, description="token-level ε₁ of the trust region, lower side")
     eps_high: float = Field(0.2, gt=0, description="token-level ε₁, upper side (DAPO keeps its clip-higher 0.28)")
     kl_coef: float = Field(0.0, ge=0, description="k3 KL to the reference model for every algorithm (its reference "
