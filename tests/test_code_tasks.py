@@ -123,3 +123,26 @@ def test_a_code_task_has_no_majority_vote_and_a_math_task_votes_by_equivalence()
     _, arith = evaluate(HFEngine(model, tok), tok, Arith(), **options)
     assert math.isnan(code["maj@3"])  # "pass" being the commonest status is no vote over answers
     assert 0.0 <= arith["maj@3"] <= 1.0
+
+
+def test_a_repeated_completion_is_run_once_and_scored_alike():
+    import random
+    import threading
+
+    from tasks.code.checking import scores_in_parallel
+    from tasks.code.synth import SynthCode
+
+    task = SynthCode()
+    pairs = task._sample(3, random.Random(0), "eval")
+    problems = [p for p, _ in pairs] * 4  # a group of 4 samples per problem
+    completions = [f"```python\n{s}```" for _, s in pairs] * 2 + ["def f(x):\n    return x\n"] * 6
+    runs, lock = [], threading.Lock()
+
+    def counted(problem, completion):
+        with lock:
+            runs.append((problem.id, completion))
+        return task.check(problem, completion)
+
+    scores = scores_in_parallel(counted, problems, completions)
+    assert sorted(runs) == sorted(set(zip([p.id for p in problems], completions)))  # each distinct pair once
+    assert len(runs) == 6 and [s.correct for s in scores] == [True] * 6 + [False] * 6

@@ -11,8 +11,9 @@ plain data fails the call.
 
 The candidate process is clean: in a fresh sandbox the checker forks it before reading anything,
 and under the fork server it is forked by a spawner that never held a test (`zygote.py`). The
-checker reads the tests and data into memory and deletes their files before the candidate's code
-runs, and it is not dumpable, so the candidate cannot read its memory or file descriptors.
+checker reads the tests into memory, opens the cases file (read one case at a time as the tests go)
+and deletes both files before the candidate's code runs, and it is not dumpable, so the candidate
+cannot read its memory or file descriptors.
 
 The verdict: the checker reads a per-run nonce from a pipe and writes it back on another only after
 every test has passed; the harness passes a run only when the checker exits 0 *and* the nonce came
@@ -24,7 +25,6 @@ from __future__ import annotations
 CODE_SCORER = "code-check-2"  # bump when the runner, sandbox limits or comparisons change a verdict
 
 import os
-import pickle
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -89,7 +89,7 @@ _gb_serve(int(sys.argv[1]), int(sys.argv[2]))
 '''
 
 CHECKER = PLAIN + f"NONCE_BYTES = {NONCE_BYTES}\n" + r'''
-import builtins, copy, math, sys, traceback
+import builtins, math, sys, traceback
 
 # nothing is ever imported from the working directory, which the candidate can write to; what tests
 # commonly import is imported now, from the standard library, before the candidate's code runs
@@ -178,6 +178,16 @@ def _gb_close(out, exp, atol, isclose=math.isclose):
                    for o, e in zip(outs, exps))
     return out == exp
 
+def _gb_stream(f):
+    """The pickled cases of `f`, one at a time: a program failing its first case never waits for the rest."""
+    import pickle
+    with f:
+        while True:
+            try:
+                yield pickle.load(f)
+            except EOFError:
+                return
+
 def _gb_check(feed_fd, report_fd, candidate_fds):
     _gb_not_dumpable()
     requests, replies = candidate_fds or _gb_start_candidate(feed_fd, report_fd)
@@ -187,12 +197,8 @@ def _gb_check(feed_fd, report_fd, candidate_fds):
     report = os.fdopen(report_fd, "wb", buffering=0)
     with open("tests.py", encoding="utf-8") as f:
         tests = f.read()
-    data = None
-    if os.path.exists("data.pkl"):
-        import pickle
-        with open("data.pkl", "rb") as f:
-            data = pickle.load(f)
-    for name in ("tests.py", "data.pkl"):  # gone before the candidate's code runs
+    cases = _gb_stream(open("cases.pkl", "rb")) if os.path.exists("cases.pkl") else None  # read as the tests go
+    for name in ("tests.py", "cases.pkl"):  # gone before the candidate's code runs (an open file stays readable)
         if os.path.exists(name):
             os.unlink(name)
     try:
@@ -218,7 +224,7 @@ def _gb_check(feed_fd, report_fd, candidate_fds):
                     pass
             elif len(value) == 2 and value[0] == "value":
                 scope[name] = value[1]
-        scope.update(_gb_close=_gb_close, _gb_data=data, _gb_copy=copy.deepcopy)
+        scope.update(_gb_close=_gb_close, _gb_cases=cases)
         exec(compile(tests, "tests.py", "exec"), scope)
     except BaseException:
         traceback.print_exc()
@@ -233,19 +239,20 @@ _gb_check(int(sys.argv[1]), int(sys.argv[2]), (int(sys.argv[3]), int(sys.argv[4]
 
 
 def check_solution(solution: str, entry_point: str, test_list: list[str], timeout_s: float = 5.0, *,
-                   data=None, setup: str = "") -> Verdict:
+                   cases: bytes | None = None, setup: str = "") -> Verdict:
     """Pass when the function `entry_point` defined by `solution` satisfies every assert of `test_list`.
 
     The one path through which HumanEval, MBPP, the synthetic task and RL rewards are scored.
-    `data` (picklable, e.g. evalplus inputs and expected outputs) reaches the tests as `_gb_data`;
+    `cases` (concatenated pickles, e.g. evalplus's (inputs, expected output) pairs) reach the tests as
+    `_gb_cases`, an iterator that unpickles one case at a time;
     `setup` (a task's setup code, e.g. MBPP's trees of the solution's own `Node`s) runs after the
     solution, in the candidate's process, and what it defines reaches the tests as values or handles.
     """
     nonce = secrets.token_hex(NONCE_BYTES // 2).encode()
     files = {"main.py": CHECKER, "candidate.py": CANDIDATE, "solution.py": solution, "setup.py": setup,
              "tests.py": "\n".join(test_list)}
-    if data is not None:
-        files["data.pkl"] = pickle.dumps(data)
+    if cases is not None:
+        files["cases.pkl"] = cases
     verdict, report = run(Program(files, feed=nonce + entry_point.encode()), timeout_s)
     if verdict.status == "pass" and report != nonce:
         return Verdict("fail", verdict.stdout, verdict.stderr, verdict.duration_s, verdict.exit_code,
@@ -255,12 +262,15 @@ def check_solution(solution: str, entry_point: str, test_list: list[str], timeou
 
 def scores_in_parallel(check: Callable[..., Verdict], problems: list, completions: list[str], workers: int = 0) -> list:
     """Scores from `check(problem, completion)` verdicts, `workers` sandboxes at a time (0: one per
-    core). Reward 1 for a pass, else 0; the verdict's status is kept as the score's answer."""
+    core). Reward 1 for a pass, else 0; the verdict's status is kept as the score's answer. A
+    completion repeated for its problem (common among a group's samples) is run once."""
     from tasks.base import Score
 
-    def one(pair) -> Score:
-        status = check(*pair).status
+    def one(key) -> Score:
+        status = check(*distinct[key]).status
         return Score(reward=float(status == "pass"), correct=status == "pass", answer=status)
 
+    distinct = {(p.id, c): (p, c) for p, c in zip(problems, completions)}
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        return list(pool.map(one, zip(problems, completions)))
+        scored = dict(zip(distinct, pool.map(one, distinct)))
+    return [scored[p.id, c] for p, c in zip(problems, completions)]

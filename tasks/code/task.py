@@ -21,7 +21,7 @@ from tasks.code.extract import extract_program
 from tasks.code.sandbox import Program, Verdict, run
 from tasks.data import load_rows
 
-REFERENCE_OUTPUT_CAP = 1 << 30  # HumanEval/15's plus inputs alone produce strings of tens of MB
+REFERENCE_OUTPUT_CAP = 1 << 30  # Mbpp/255's plus cases take 0.8 GB; HumanEval/15's strings tens of MB
 CHAT_CONTINUATION = "Complete the following Python function. Reply with the whole function in a ```python block.\n\n```python\n{prompt}```"
 CHAT_MBPP = "{prompt}\nReply with the Python function in a ```python block."
 
@@ -35,11 +35,12 @@ with open("data.pkl", "rb") as f:
 scope = {"__name__": "reference"}
 with open("reference.py", encoding="utf-8") as f:
     exec(compile(f.read(), "reference.py", "exec"), scope)
-# a regex match object (Mbpp/737's reference returns one) cannot be pickled: compare its truth value
-outputs = [bool(o) if type(o).__name__ == "Match" else o
-           for o in (scope[entry_point](*copy.deepcopy(args)) for args in inputs)]
+# one pickled (args, expected) per case, so a checker can stop reading at the first failing one
 with os.fdopen(int(sys.argv[2]), "wb") as report:
-    report.write(pickle.dumps(outputs))
+    for args in inputs:
+        out = scope[entry_point](*copy.deepcopy(args))
+        # a regex match object (Mbpp/737's reference returns one) cannot be pickled: compare its truth value
+        report.write(pickle.dumps((args, bool(out) if type(out).__name__ == "Match" else out)))
 '''
 
 
@@ -63,7 +64,7 @@ class CodeTask(Scoring):
     validation_split: ClassVar[str | None] = None  # an official one; else a hashed share of the train split
     _records: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     _limits: dict = field(default_factory=dict, init=False, repr=False, compare=False)
-    _expected: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _cases: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.template not in ("auto", "plain"):
@@ -128,33 +129,35 @@ class CodeTask(Scoring):
         """Run `program` against the record's tests (the one place a code task decides a pass)."""
         timeout = timeout_s or self.time_limit(record)
         if record.inputs:
-            tests = [f"for _args, _exp in zip(*_gb_data):\n"
-                     f"    assert _gb_close({record.entry_point}(*_gb_copy(_args)), _exp, {record.atol!r}), _args"]
-            return check_solution(program, record.entry_point, tests, timeout, data=(list(record.inputs), self.expected(record)))
+            tests = [f"for _args, _exp in _gb_cases:\n"
+                     f"    assert _gb_close({record.entry_point}(*_args), _exp, {record.atol!r}), _args"]
+            return check_solution(program, record.entry_point, tests, timeout, cases=self.cases(record))
         return check_solution(program, record.entry_point, list(record.tests), timeout, setup=record.setup)
 
     def time_limit(self, record: data.CodeRecord) -> float:
         """`timeout_factor` × the reference's runtime here, at least `timeout_floor_s` (measured once)."""
         if record.id not in self._limits:
             if record.inputs:
-                self.expected(record)
+                self.cases(record)
             else:
                 verdict = check_solution(record.reference, record.entry_point, list(record.tests), 60.0, setup=record.setup)
                 self._limits[record.id] = verdict.duration_s
         return max(self.timeout_floor_s, self.timeout_factor * self._limits[record.id])
 
-    def expected(self, record: data.CodeRecord) -> list:
-        """The reference solution's outputs on the record's inputs (evalplus's ground truth)."""
-        if record.id not in self._expected:
+    def cases(self, record: data.CodeRecord) -> bytes:
+        """The record's inputs with the reference solution's outputs (evalplus's ground truth), as the
+        stream of pickled (args, expected) pairs the checker reads one at a time."""
+        if record.id not in self._cases:
             program = Program({"main.py": OUTPUTS_PROGRAM, "reference.py": record.reference,
                                "data.pkl": pickle.dumps(list(record.inputs))}, feed=record.entry_point.encode())
             verdict, report = run(program, 120.0, report_cap=REFERENCE_OUTPUT_CAP)
-            if verdict.status != "pass":
-                raise RuntimeError(f"{record.id}: the reference solution failed on its own inputs ({verdict.detail}): "
+            if verdict.status != "pass" or len(report) >= REFERENCE_OUTPUT_CAP:
+                why = verdict.detail if verdict.status != "pass" else f"over {REFERENCE_OUTPUT_CAP} bytes of outputs"
+                raise RuntimeError(f"{record.id}: the reference solution failed on its own inputs ({why}): "
                                    f"{verdict.stderr[-500:]}")
-            self._expected[record.id] = pickle.loads(report)
+            self._cases[record.id] = report
             self._limits[record.id] = verdict.duration_s
-        return self._expected[record.id]
+        return self._cases[record.id]
 
     def score(self, problem: Problem, completion: str) -> Score:
         return self.score_many([problem], [completion])[0]
