@@ -37,7 +37,7 @@ def write(tmp_path: Path, text: str) -> Path:
     (GOOD + "\nengine: {name: hf, cache: static}\n", "engine 'hf' has no option 'cache'; valid: batch_size, decode"),
     (GOOD + "\nengine: {name: hf, decode: fast}\n", "engine 'hf': decode: Input should be 'dynamic', 'static' or 'compiled'"),
     (GOOD + "\nengine: {name: hf, batch_size: '8'}\n", "engine 'hf': batch_size: Input should be a valid integer"),
-    (GOOD.replace("kl_coef: 0.04", "kl_coef: 0.04, trust_region: loose"), "train.trust_region: Input should be 'scaled' or 'paper'"),
+    (GOOD.replace("kl_coef: 0.04", "kl_coef: 0.04, trust_region: loose"), "train.trust_region: Input should be 'scaled', 'matched' or 'paper'"),
     (GOOD + "\ntune: {grid: {learning_rate: [1.0e-3, 3.0e-3]}}\n", "tune.grid.learning_rate: neither a train field"),
     (GOOD + "\ntune: {grid: {lr: [1.0e-3, -1]}}\n", "tune.grid.lr: -1: Input should be greater than 0"),
     (GOOD + "\ntune: {grid: {lr: [1.0e-3]}, criterion: best}\n", "tune.criterion: Input should be 'auc_pass@1' or 'pass@1'"),
