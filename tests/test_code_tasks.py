@@ -126,6 +126,7 @@ def test_a_code_task_has_no_majority_vote_and_a_math_task_votes_by_equivalence()
 
 
 def test_a_repeated_completion_is_run_once_and_scored_alike():
+    """Within one call (a group's samples) and across calls sharing the task's memo (later evaluations)."""
     import random
     import threading
 
@@ -143,6 +144,11 @@ def test_a_repeated_completion_is_run_once_and_scored_alike():
             runs.append((problem.id, completion))
         return task.check(problem, completion)
 
-    scores = scores_in_parallel(counted, problems, completions)
+    known = {}
+    scores = scores_in_parallel(counted, problems, completions, known=known)
     assert sorted(runs) == sorted(set(zip([p.id for p in problems], completions)))  # each distinct pair once
     assert len(runs) == 6 and [s.correct for s in scores] == [True] * 6 + [False] * 6
+    again = scores_in_parallel(counted, problems[::-1], completions[::-1], known=known)  # a later evaluation
+    assert len(runs) == 6 and again == scores[::-1]
+    other = task._sample(1, random.Random(1), "eval")[0][0]  # the same completion for another problem runs
+    assert not scores_in_parallel(counted, [other], [completions[0]], known=known)[0].correct and len(runs) == 7

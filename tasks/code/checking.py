@@ -260,17 +260,23 @@ def check_solution(solution: str, entry_point: str, test_list: list[str], timeou
     return verdict
 
 
-def scores_in_parallel(check: Callable[..., Verdict], problems: list, completions: list[str], workers: int = 0) -> list:
+VERDICTS_KEPT = 100_000  # a task's memo of verdicts is cleared past this many (a long RL run on code)
+
+
+def scores_in_parallel(check: Callable[..., Verdict], problems: list, completions: list[str], workers: int = 0,
+                       known: dict | None = None) -> list:
     """Scores from `check(problem, completion)` verdicts, `workers` sandboxes at a time (0: one per
-    core). Reward 1 for a pass, else 0; the verdict's status is kept as the score's answer. A
-    completion repeated for its problem (common among a group's samples) is run once."""
+    core). Reward 1 for a pass, else 0; the verdict's status is kept as the score's answer.
+
+    A verdict is a function of the program and the tests, so a completion repeated for its problem (a
+    group's samples, or — with `known`, the task's memo — an earlier evaluation's) is run once."""
     from tasks.base import Score
 
-    def one(key) -> Score:
-        status = check(*distinct[key]).status
-        return Score(reward=float(status == "pass"), correct=status == "pass", answer=status)
-
-    distinct = {(p.id, c): (p, c) for p, c in zip(problems, completions)}
+    known = {} if known is None else known
+    if len(known) > VERDICTS_KEPT:
+        known.clear()
+    keys = [(p.id, p.answer, c) for p, c in zip(problems, completions)]
+    todo = {k: (p, c) for k, p, c in zip(keys, problems, completions) if k not in known}
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        scored = dict(zip(distinct, pool.map(one, distinct)))
-    return [scored[p.id, c] for p, c in zip(problems, completions)]
+        known.update(zip(todo, pool.map(lambda k: check(*todo[k]).status, todo)))
+    return [Score(reward=float(known[k] == "pass"), correct=known[k] == "pass", answer=known[k]) for k in keys]

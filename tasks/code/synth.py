@@ -9,7 +9,7 @@ Train and eval problems are split by a hash of the prompt, as in `arith`.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from tasks import register
@@ -38,6 +38,7 @@ class SynthCode(HashSplit):
     validation_fraction: float = 0.1
     timeout_s: float = 3.0
     workers: int = 0
+    _verdicts: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # see scores_in_parallel
 
     version: ClassVar[str] = "2"
     scorer: ClassVar[str] = CODE_SCORER
@@ -69,4 +70,4 @@ class SynthCode(HashSplit):
         return self.score_many([problem], [completion])[0]
 
     def score_many(self, problems: list[Problem], completions: list[str]) -> list[Score]:
-        return scores_in_parallel(self.check, problems, completions, self.workers)
+        return scores_in_parallel(self.check, problems, completions, self.workers, self._verdicts)

@@ -65,6 +65,7 @@ class CodeTask(Scoring):
     _records: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     _limits: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     _cases: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _verdicts: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # see scores_in_parallel
 
     def __post_init__(self) -> None:
         if self.template not in ("auto", "plain"):
@@ -163,7 +164,7 @@ class CodeTask(Scoring):
         return self.score_many([problem], [completion])[0]
 
     def score_many(self, problems: list[Problem], completions: list[str]) -> list[Score]:
-        return scores_in_parallel(self.check, problems, completions, self.workers)
+        return scores_in_parallel(self.check, problems, completions, self.workers, self._verdicts)
 
     def check(self, problem: Problem, completion: str) -> Verdict:
         record = self.record(problem.id)
