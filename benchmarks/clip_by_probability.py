@@ -59,7 +59,7 @@ def main() -> None:
     run_suite(suite, args.out, args.cache, progress=False)
     dirs = {run.label: args.out / "runs" / run.run_id for run in runs_of(suite)}
     probe, spo = dirs["grpo_clip_probe"], dirs["spo_segment"]
-    print(f"| row | tokens the clip fraction counts | mean clip_frac |\n|---|---|---|")
+    print("| row | tokens the clip fraction counts | mean clip_frac |\n|---|---|---|")
     print(f"| grpo | every response token | {mean_of(probe, 'clip_frac'):.4f} |")
     print(f"| grpo | tokens sampled with p < {args.rho} ({mean_of(probe, 'share_below_rho'):.0%} of them) "
           f"| {mean_of(probe, 'clip_frac_below_rho'):.4f} |")
