@@ -1,5 +1,6 @@
-"""Where the quick suite's time goes: a few training steps and one evaluation of its GRPO run, profiled
-with one thread (as a local worker runs it), printed as a table of the heaviest calls.
+"""Where the quick suite's time goes: a few training steps and two rounds of evaluation of its GRPO run
+(every eval task, the same task objects, more steps between them, as a run evaluates), profiled with
+one thread (as a local worker runs it), printed as timings and a table of the heaviest calls.
 
     python benchmarks/quick_profile.py [--suite suites/quick.yaml] [--cache DIR] [--steps 5]
 
@@ -41,17 +42,24 @@ def main() -> None:
     trainer = Trainer(model=model, tokenizer=tokenizer, engine=engine, task=task_of(run.task, run.tasks),
                       algorithm=algorithm_of(run), rollout_cfg=run.rollout, train_cfg=run.train,
                       budget=Budget("flops", 1e30, sum(p.numel() for p in model.parameters())), seed=run.seed)
+    tasks = {name: task_of(name, run.tasks) for name in run.tasks.eval}
     profile = cProfile.Profile()
-    started = time.perf_counter()
+    timings = []
     profile.enable()
-    for step in range(1, args.steps + 1):
-        trainer.step(step)
-    trained = time.perf_counter()
-    run_eval(engine, tokenizer, task_of(run.task, run.tasks), run)
+    for round_ in (1, 2):
+        started = time.perf_counter()
+        for step in range(1 + (round_ - 1) * args.steps, 1 + round_ * args.steps):
+            trainer.step(step)
+        timings.append((f"{args.steps} training steps", time.perf_counter() - started))
+        for name, task in tasks.items():
+            started = time.perf_counter()
+            run_eval(engine, tokenizer, task, run)
+            timings.append((f"evaluation {round_} of {name}", time.perf_counter() - started))
     profile.disable()
-    evaluated = time.perf_counter()
     stats = pstats.Stats(profile)
-    print(f"{args.steps} training steps: {trained - started:.1f} s; one {run.task} evaluation: {evaluated - trained:.1f} s\n")
+    for what, seconds in timings:
+        print(f"{what}: {seconds:.1f} s")
+    print()
     print(f"{'cumulative s':>12}  {'calls':>8}  function")
     rows = sorted(stats.stats.items(), key=lambda kv: -kv[1][3])
     shown = 0
