@@ -19,8 +19,10 @@ import torch
 
 from algorithms import register
 from algorithms.grpo import GRPO
+from algorithms.objective import ppo_clip
 from harness.spec.config import load_suite, runs_of
 from harness.suites.suite import run_suite
+
 
 @register("grpo_clip_probe")
 @dataclass
@@ -31,9 +33,7 @@ class GRPOClipProbe(GRPO):
 
     def loss(self, new_logp, batch, ref_logp=None, count=None, new_entropy=None):
         loss, metrics = super().loss(new_logp, batch, ref_logp, count, new_entropy)
-        ratio = torch.exp(new_logp.detach() - batch.old_logp)
-        low, high = self.epsilons(batch)
-        active = ((ratio < 1 - low) & (batch.advantages < 0)) | ((ratio > 1 + high) & (batch.advantages > 0))
+        _, active = ppo_clip(torch.exp(new_logp.detach() - batch.old_logp), batch.advantages, *self.epsilons(batch))
         unlikely = batch.mask.bool() & (batch.old_logp.exp() < self.rho)
         metrics["clip_frac_below_rho"] = float(active[unlikely].float().mean()) if unlikely.any() else 0.0
         metrics["share_below_rho"] = float(unlikely.sum() / batch.mask.sum().clamp(min=1))
