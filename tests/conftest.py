@@ -9,9 +9,18 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
-# the cores are shared among pytest-xdist's workers
+# the cores are shared among pytest-xdist's workers, and so are they among the processes a test starts
+# (the CLI, torchrun's ranks, spawned workers), which read OMP_NUM_THREADS: threads beyond the cores spin idle
 WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // WORKERS)))
+THREADS = max(1, min(2, (os.cpu_count() or 1) // WORKERS))
+torch.set_num_threads(THREADS)
+os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
+
+
+def pytest_collection_modifyitems(items):
+    """Files marked `slow` first: pytest-xdist hands out whole files in collection order, and a long one
+    handed out last would run alone at the end while the other workers sit idle."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def grainbench(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -19,6 +28,17 @@ def grainbench(*args: str, cwd: Path | None = None, env: dict | None = None) -> 
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=cwd or ROOT, env=full_env,
                           capture_output=True, text=True, timeout=600)
+
+
+def cli_in_process(capsys, monkeypatch, *args: str) -> tuple[int, str]:
+    """The CLI's entry point in this process (a subprocess per case would spend seconds importing
+    torch): its exit code (0 for a normal return) and standard error."""
+    from harness.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["grainbench", *args])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    return exit_.value.code or 0, capsys.readouterr().err
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ import pytest
 from harness.spec.plugins import make_task
 from tasks.code.extract import extract_program
 
+pytestmark = pytest.mark.slow  # minutes of end-to-end work: started first (conftest.py)
+
 
 def stub(reference: str, entry_point: str) -> str:
     """The reference with `entry_point`'s body replaced by `return None` (a `pass` body is the same program)."""

@@ -74,7 +74,7 @@ def test_unknown_baseline_is_a_user_error(results):
 
 
 def test_compare_command_writes_the_tables(results, capsys, monkeypatch):
-    from tests.test_cli_errors import cli_in_process
+    from tests.conftest import cli_in_process
 
     code, err = cli_in_process(capsys, monkeypatch, "compare", str(results), "--baseline", "grpo", "--resamples", "1000")
     assert code == 0, err

@@ -26,6 +26,8 @@ from harness.training.policy import response_logprobs
 from harness.training.trainer import Trainer
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.slow  # minutes of end-to-end work: started first (conftest.py)
+
 ROWS, GROUP, PAD = 8, 4, 0
 
 

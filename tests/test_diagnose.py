@@ -13,7 +13,7 @@ from harness.diagnostics.diagnose import REFERENCE, Probe, Settings, reinforce_g
 from harness.diagnostics.measures import cosine, credit_after_error, signal_to_noise
 from harness.spec.config import load_suite
 from harness.suites.suite import check_names, resolve_base
-from tests.conftest import ROOT, grainbench
+from tests.conftest import ROOT, cli_in_process, grainbench
 
 ALGORITHMS = {"grpo": {}, "gspo": {}, "mpo": {"k": 4}, "dapo": {}, "token_pg": {}}
 DENSE_REWARD = """
@@ -139,6 +139,6 @@ def test_first_wrong_step_maps_to_its_token():
     assert tokenizer.decode(gens[1].response_ids[first[1]:]) == "15*2=31\n#### 31"
 
 
-def test_a_folder_that_is_not_a_checkpoint_is_one_error(tmp_path):
-    r = grainbench("diagnose", str(tmp_path))
-    assert r.returncode == 2 and "not a checkpoint directory" in r.stderr and r.stderr.count("error:") == 1
+def test_a_folder_that_is_not_a_checkpoint_is_one_error(tmp_path, capsys, monkeypatch):
+    code, err = cli_in_process(capsys, monkeypatch, "diagnose", str(tmp_path))
+    assert code == 2 and "not a checkpoint directory" in err and err.count("error:") == 1

@@ -8,7 +8,7 @@ import pytest
 from harness.spec.config import EmbeddedModel, WarmStart
 from harness.training.embedded import base_checkpoint
 from tasks.arith import Arith
-from tests.conftest import grainbench
+from tests.conftest import cli_in_process, grainbench
 
 pytest.importorskip("lm_eval", reason="the lm-eval backend needs lm-eval (pip install -e '.[lm-eval]')")
 
@@ -52,6 +52,7 @@ def test_samples_and_metrics_fold_into_the_summary_schema(model_dir, shared_data
     assert row["problems"] == 4 and row["n"] == 3 and 0 <= row["pass@1"] <= row["pass@2"] <= 1
 
 
-def test_unsupported_task_is_a_clear_error(model_dir, tmp_path):
-    r = grainbench("eval", "--backend", "lm-eval", "--model", str(model_dir), "--task", "arith", "--out", str(tmp_path / "x"))
-    assert r.returncode == 2 and "has task files for gsm8k, math500, not 'arith'" in r.stderr
+def test_unsupported_task_is_a_clear_error(model_dir, tmp_path, capsys, monkeypatch):
+    code, err = cli_in_process(capsys, monkeypatch, "eval", "--backend", "lm-eval", "--model", str(model_dir), "--task", "arith",
+                               "--out", str(tmp_path / "x"))
+    assert code == 2 and "has task files for gsm8k, math500, not 'arith'" in err

@@ -5,7 +5,7 @@ import random
 
 import pandas as pd
 import pytest
-from conftest import grainbench
+from tests.conftest import cli_in_process, grainbench
 
 from harness.core.errors import UserError
 from harness.spec.plugins import make_task
@@ -57,7 +57,7 @@ def test_bad_paths_and_splits_are_user_errors(tmp_path, shared_data):
         make_task("math500", {"path": str(shared_data / "math500"), "eval_split": "train"})
 
 
-def test_eval_command_on_the_embedded_base(tmp_path, shared_data):
+def test_eval_command_on_the_embedded_base(tmp_path, shared_data, capsys, monkeypatch):
     from harness.spec.config import EmbeddedModel
     from harness.training.embedded import build_model, build_tokenizer, save_checkpoint
 
@@ -73,8 +73,9 @@ def test_eval_command_on_the_embedded_base(tmp_path, shared_data):
     summary = pd.read_csv(out / "summary.csv")
     assert len(summary) == 1 and {"pass@1", "pass@2", "maj@2", "task_version", "model"} <= set(summary.columns)
     assert summary.loc[0, "pass@1"] == pytest.approx(sum(s["correct"] for s in samples) / 6)
-    bad = grainbench("eval", "--model", str(tmp_path / "base"), "--task", "gsm8k", "--n", "2", "--k", "4")
-    assert bad.returncode == 2 and "--k" in bad.stderr
+    code, err = cli_in_process(capsys, monkeypatch, "eval", "--model", str(tmp_path / "base"), "--task", "gsm8k", "--n", "2",
+                               "--k", "4")
+    assert code == 2 and "--k" in err
 
 
 def test_a_suite_trains_on_gsm8k_and_evaluates_on_math500(tmp_path, shared_data):
