@@ -30,15 +30,22 @@ def grainbench(*args: str, cwd: Path | None = None, env: dict | None = None) -> 
                           capture_output=True, text=True, timeout=600)
 
 
-def cli_in_process(capsys, monkeypatch, *args: str) -> tuple[int, str]:
+def cli_output_in_process(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
     """The CLI's entry point in this process (a subprocess per case would spend seconds importing
-    torch): its exit code (0 for a normal return) and standard error."""
+    torch): its exit code (0 for a normal return), standard output and standard error."""
     from harness.cli import main
 
     monkeypatch.setattr(sys, "argv", ["grainbench", *args])
     with pytest.raises(SystemExit) as exit_:
         main()
-    return exit_.value.code or 0, capsys.readouterr().err
+    out, err = capsys.readouterr()
+    return exit_.value.code or 0, out, err
+
+
+def cli_in_process(capsys, monkeypatch, *args: str) -> tuple[int, str]:
+    """`cli_output_in_process` for the cases that read only the exit code and standard error."""
+    code, _, err = cli_output_in_process(capsys, monkeypatch, *args)
+    return code, err
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import pytest
 
 from harness.core.errors import UserError
 from harness.results import comparison
+from tests.conftest import cli_in_process
 
 PROBLEMS, SAMPLES, SEEDS = 200, 4, (0, 1, 2)
 
@@ -74,8 +75,6 @@ def test_unknown_baseline_is_a_user_error(results):
 
 
 def test_compare_command_writes_the_tables(results, capsys, monkeypatch):
-    from tests.conftest import cli_in_process
-
     code, err = cli_in_process(capsys, monkeypatch, "compare", str(results), "--baseline", "grpo", "--resamples", "1000")
     assert code == 0, err
     table = pd.read_csv(results / "comparisons.csv")

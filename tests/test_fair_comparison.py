@@ -8,8 +8,7 @@ import pytest
 import yaml
 
 from tasks.arith import Arith
-from tests.conftest import ROOT
-from tests.conftest import cli_in_process
+from tests.conftest import ROOT, cli_in_process
 
 
 def suite_file(tmp_path, **changes):

@@ -5,7 +5,7 @@ import yaml
 
 from harness.spec.config import load_suite, runs_of
 from harness.spec.plugins import ENGINES, TASKS, make_algorithm, task_of
-from tests.conftest import ROOT
+from tests.conftest import ROOT, cli_in_process
 
 
 def test_paper_suite_validates(shared_data, monkeypatch):
@@ -48,8 +48,6 @@ def test_math4500_is_maths_test_set_minus_math500(shared_data):
 
 
 def test_validate_schema_only_needs_no_data(capsys, monkeypatch, tmp_path):
-    from tests.conftest import cli_in_process
-
     monkeypatch.delenv("GRAINBENCH_DATA", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
