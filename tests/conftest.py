@@ -1,3 +1,5 @@
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -9,12 +11,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
-# the cores are shared among pytest-xdist's workers, and so are they among the processes a test starts
-# (the CLI, torchrun's ranks, spawned workers), which read OMP_NUM_THREADS: threads beyond the cores spin idle
+# the cores are shared among pytest-xdist's workers and the processes a test starts (the CLI, torchrun's
+# ranks, spawned workers), which read OMP_NUM_THREADS: threads beyond the cores spin idle. A run made in
+# this process uses the same count as one in a subprocess, since CPU results depend on it.
 WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-THREADS = max(1, min(2, (os.cpu_count() or 1) // WORKERS))
+THREADS = int(os.environ.setdefault("OMP_NUM_THREADS", str(max(1, min(2, (os.cpu_count() or 1) // WORKERS)))))
 torch.set_num_threads(THREADS)
-os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
 
 
 def pytest_collection_modifyitems(items):
@@ -30,21 +32,29 @@ def grainbench(*args: str, cwd: Path | None = None, env: dict | None = None) -> 
                           capture_output=True, text=True, timeout=600)
 
 
-def cli_output_in_process(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
-    """The CLI's entry point in this process (a subprocess per case would spend seconds importing
-    torch): its exit code (0 for a normal return), standard output and standard error."""
+def cli_output_in_process(*args: str) -> tuple[int, str, str]:
+    """The CLI's entry point run in this process: its exit code (0 for a normal return), standard output
+    and standard error. A subprocess spends ~5 s importing torch and transformers before any work, so
+    `grainbench` (a real process) is kept for what only a process shows: a shell's exit code, signals,
+    a fresh interpreter, a plugin on another path."""
     from harness.cli import main
 
-    monkeypatch.setattr(sys, "argv", ["grainbench", *args])
-    with pytest.raises(SystemExit) as exit_:
-        main()
-    out, err = capsys.readouterr()
-    return exit_.value.code or 0, out, err
+    out, err, argv = io.StringIO(), io.StringIO(), sys.argv
+    sys.argv = ["grainbench", *args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            main()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code or 0
+    finally:
+        sys.argv = argv
+    return code, out.getvalue(), err.getvalue()
 
 
-def cli_in_process(capsys, monkeypatch, *args: str) -> tuple[int, str]:
+def cli_in_process(*args: str) -> tuple[int, str]:
     """`cli_output_in_process` for the cases that read only the exit code and standard error."""
-    code, _, err = cli_output_in_process(capsys, monkeypatch, *args)
+    code, _, err = cli_output_in_process(*args)
     return code, err
 
 

@@ -74,10 +74,10 @@ def test_unknown_baseline_is_a_user_error(results):
         comparison.compare(results, "ppo")
 
 
-def test_compare_command_writes_the_tables(results, capsys, monkeypatch):
-    code, err = cli_in_process(capsys, monkeypatch, "compare", str(results), "--baseline", "grpo", "--resamples", "1000")
+def test_compare_command_writes_the_tables(results):
+    code, err = cli_in_process("compare", str(results), "--baseline", "grpo", "--resamples", "1000")
     assert code == 0, err
     table = pd.read_csv(results / "comparisons.csv")
     assert set(table["algorithm"]) == {"better", "same"} and (results / "comparisons.md").read_text().startswith("| algorithm")
-    code, err = cli_in_process(capsys, monkeypatch, "compare", str(results), "--baseline", "ppo")
+    code, err = cli_in_process("compare", str(results), "--baseline", "ppo")
     assert code == 2 and "baseline 'ppo' is not a row" in err and err.count("error:") == 1

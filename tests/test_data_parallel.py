@@ -73,23 +73,42 @@ def gradient_after_update(name: str, accumulation: int, rows: list[int], weights
     return {k: p.grad.clone() for k, p in trainer.model.named_parameters()}
 
 
-def _worker(rank: int, world: int, port: int, weights: str, out: str, parallel: str = "ddp",
-            accumulation: int = 1) -> None:
-    """One process, every case: with world 1, the whole minibatch in 1 and in 2 accumulation steps;
-    else its share of it in `accumulation` steps."""
+def shared_rows(rank: int, kept_groups: list[int]) -> list[str]:
+    trainer, _, _ = setup("grpo", 1)
+    trainer.rollout_cfg = Rollout(prompts_per_step=4, samples_per_prompt=2)
+    rows = [f"rank{rank}-group{g}-{i}" for g in range(kept_groups[rank]) for i in range(2)]
+    share = trainer.rebalance(training.Rollout(rows, rows, rows, rows))
+    assert share.problems == share.prompts == share.generations == share.scores
+    return share.problems
+
+
+REBALANCING = {  # groups each of 2 processes kept → the groups each gets (each group has 2 rows)
+    "pooled, then split as evenly as possible": ([3, 0], [["rank0-group0"], ["rank0-group1", "rank0-group2"]]),
+    "cut to one batch of 4 groups": ([3, 3], [["rank0-group0", "rank0-group1"], ["rank0-group2", "rank1-group0"]]),
+    "fewer groups than processes: nobody updates": ([1, 0], [[], []]),
+}
+
+
+def _worker(rank: int, port: int, weights: str, out: str) -> None:
+    """One of two processes. Rank 0 first computes every case alone: the whole minibatch in 1 and in
+    2 accumulation steps. Then both join a process group and compute their shares: under DDP × 1,
+    under FSDP × 2 accumulation steps, and DAPO's rebalancing of kept groups (`REBALANCING`)."""
     torch.set_num_threads(1)
-    if world == 1:
-        torch.save({name: {acc: gradient_after_update(name, acc, list(range(ROWS)), weights) for acc in (1, 2)}
-                    for name in CASES}, out)
-        return
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    results = {}
+    if rank == 0:
+        results["single"] = {name: {acc: gradient_after_update(name, acc, list(range(ROWS)), weights) for acc in (1, 2)}
+                             for name in CASES}
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
     try:
-        share = ROWS // world  # whole groups per process, as rollouts are sharded by prompt
-        rows = list(range(rank * share, (rank + 1) * share))
-        grads = {name: gradient_after_update(name, accumulation, rows, weights, parallel) for name in CASES}
-        if rank == 0:
-            torch.save(grads, out)
+        rows = list(range(rank * ROWS // 2, (rank + 1) * ROWS // 2))  # whole groups, as rollouts are sharded by prompt
+        for parallel, accumulation in (("ddp", 1), ("fsdp", 2)):
+            results[parallel] = {name: gradient_after_update(name, accumulation, rows, weights, parallel) for name in CASES}
+        results["rebalanced"] = {case: shared_rows(rank, kept) for case, (kept, _) in REBALANCING.items()}
+        torch.save(results, f"{out}.{rank}")
+        dist.barrier()
     finally:
+        # every trainer (and its DDP reducer, which holds the process group) is gone by now: gloo's
+        # destructor joins its worker thread, which a GIL-holding teardown would block
         dist.destroy_process_group()
 
 
@@ -105,23 +124,19 @@ def assert_same(a: dict, b: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def gradients(tmp_path_factory) -> dict[str, dict]:
-    """Every case's gradient in each configuration, each computed in fresh processes of the same
-    kind from one saved model: 1 process (× 1 and × 2 accumulation steps), 2 processes under DDP
-    (× 1), 2 processes under FSDP (× 2)."""
+def two_processes(tmp_path_factory) -> list[dict]:
+    """What each of two fresh processes computed from one saved model (`_worker`)."""
     tmp = tmp_path_factory.mktemp("data_parallel")
     weights = tmp / "weights.pt"
     torch.save(setup("grpo", 1)[0].model.state_dict(), weights)
-    mp.spawn(_worker, args=(1, 0, str(weights), str(tmp / "single.pt")), nprocs=1)
-    for parallel, accumulation in (("ddp", 1), ("fsdp", 2)):
-        mp.spawn(_worker, args=(2, free_port(), str(weights), str(tmp / f"{parallel}.pt"), parallel, accumulation), nprocs=2)
-    return {kind: torch.load(tmp / f"{kind}.pt") for kind in ("single", "ddp", "fsdp")}
+    mp.spawn(_worker, args=(free_port(), str(weights), str(tmp / "results")), nprocs=2)
+    return [torch.load(tmp / f"results.{rank}") for rank in range(2)]
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_update_is_invariant_to_data_parallel_width_and_accumulation(name, gradients):
-    whole, accumulated = gradients["single"][name][1], gradients["single"][name][2]
-    ddp, fsdp = gradients["ddp"][name], gradients["fsdp"][name]
+def test_update_is_invariant_to_data_parallel_width_and_accumulation(name, two_processes):
+    whole, accumulated = two_processes[0]["single"][name][1], two_processes[0]["single"][name][2]
+    ddp, fsdp = two_processes[0]["ddp"][name], two_processes[0]["fsdp"][name]
     assert any(g.abs().sum() > 0 for g in whole.values())
     assert_same(accumulated, whole)  # 1 process × 2 accumulation steps
     assert_same(ddp, whole)  # 2 processes × 1, whole weights in each (DDP)
@@ -180,47 +195,12 @@ def test_a_suite_trains_data_parallel_under_torchrun_with_ddp_and_with_fsdp(tmp_
         assert fsdp_row["loss"] == pytest.approx(ddp_row["loss"], rel=1e-4, abs=1e-6)
 
 
-def shared_rows(rank: int, kept_groups: list[int]) -> list[str]:
-    trainer, _, _ = setup("grpo", 1)
-    trainer.rollout_cfg = Rollout(prompts_per_step=4, samples_per_prompt=2)
-    rows = [f"rank{rank}-group{g}-{i}" for g in range(kept_groups[rank]) for i in range(2)]
-    share = trainer.rebalance(training.Rollout(rows, rows, rows, rows))
-    assert share.problems == share.prompts == share.generations == share.scores
-    return share.problems
-
-
-REBALANCING = {  # groups each of 2 processes kept → the groups each gets (each group has 2 rows)
-    "pooled, then split as evenly as possible": ([3, 0], [["rank0-group0"], ["rank0-group1", "rank0-group2"]]),
-    "cut to one batch of 4 groups": ([3, 3], [["rank0-group0", "rank0-group1"], ["rank0-group2", "rank1-group0"]]),
-    "fewer groups than processes: nobody updates": ([1, 0], [[], []]),
-}
-
-
-def _rebalance_worker(rank: int, port: int, out: str) -> None:
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
-    try:
-        # the trainer (and its DDP reducer, which holds the process group) is gone before the group is
-        # destroyed: gloo's destructor joins its worker thread, which a GIL-holding teardown would block
-        torch.save({case: shared_rows(rank, kept) for case, (kept, _) in REBALANCING.items()}, f"{out}.{rank}")
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()
-
-
-@pytest.fixture(scope="module")
-def rebalanced(tmp_path_factory) -> list[dict]:
-    out = tmp_path_factory.mktemp("rebalance") / "share"
-    mp.spawn(_rebalance_worker, args=(free_port(), str(out)), nprocs=2)
-    return [torch.load(f"{out}.{rank}") for rank in range(2)]
-
-
 @pytest.mark.parametrize("case", list(REBALANCING))
-def test_filtered_groups_are_pooled_and_shared_equally(rebalanced, case):
+def test_filtered_groups_are_pooled_and_shared_equally(two_processes, case):
     """After DAPO's filtering, processes hold different numbers of groups; each must make the same
     number of updates, on the batch a single process would have kept."""
     for rank, want in enumerate(REBALANCING[case][1]):
-        assert rebalanced[rank][case] == [f"{group}-{i}" for group in want for i in range(2)]
+        assert two_processes[rank]["rebalanced"][case] == [f"{group}-{i}" for group in want for i in range(2)]
 
 
 def test_dapo_trains_data_parallel_under_torchrun(tmp_path):
@@ -240,7 +220,9 @@ class PowerCut(RuntimeError):
     pass
 
 
-def _suite_worker(rank: int, port: int, suite: str, out: str, cache: str, cut: bool) -> None:
+def _suite_worker(rank: int, port: int, suite: str, cache: str, runs: list[tuple[str, bool]]) -> None:
+    """The suite into each (out, cut) of `runs` in turn, in one process group: a cut run stops after
+    its 50 % evaluation, before the 75 % one, in both processes."""
     from harness.spec.config import load_suite
     from harness.suites.suite import run_suite
 
@@ -250,15 +232,16 @@ def _suite_worker(rank: int, port: int, suite: str, out: str, cache: str, cut: b
 
     def power_cut(self, i):
         row = step(self, i)
-        if self.budget.fraction > 0.6:  # after the 50 % evaluation, before the 75 % one, in both processes
+        if self.budget.fraction > 0.6:
             raise PowerCut
         return row
 
-    if cut:
-        Trainer.step = power_cut
     try:
-        run_suite(load_suite(suite), Path(out), Path(cache), progress=False)
+        for out, cut in runs:
+            Trainer.step = power_cut if cut else step
+            run_suite(load_suite(suite), Path(out), Path(cache), progress=False)
     finally:
+        Trainer.step = step
         dist.destroy_process_group()
 
 
@@ -267,14 +250,14 @@ def test_an_interrupted_data_parallel_run_resumes_exactly(tmp_path):
     run repeats the uninterrupted one step for step."""
     suite = tmp_path / "mid.yaml"
     suite.write_text((ROOT / "suites" / "smoke.yaml").read_text().replace("every: 0.5", "every: 0.25"))
-    run = lambda out, cut=False: mp.spawn(_suite_worker, nprocs=2,  # noqa: E731
-                                          args=(free_port(), str(suite), str(tmp_path / out), str(tmp_path / "cache"), cut))
-    run("whole")
-    with pytest.raises(mp.ProcessRaisedException, match="PowerCut"):
-        run("cut", cut=True)
+    run = lambda *runs: mp.spawn(_suite_worker, nprocs=2,  # noqa: E731
+                                 args=(free_port(), str(suite), str(tmp_path / "cache"), runs))
+    with pytest.raises(mp.ProcessRaisedException, match="PowerCut"):  # uninterrupted, then cut, in two processes
+        run((str(tmp_path / "whole"), False), (str(tmp_path / "cut"), True))
     (run_dir,) = (tmp_path / "cut" / "runs").iterdir()
     assert (run_dir / "resume.pt").is_file() and not (run_dir / "DONE").exists()
-    run("cut")
+    assert (tmp_path / "whole" / "leaderboard.csv").is_file()
+    run((str(tmp_path / "cut"), False))  # resumed in two fresh processes
     metrics = lambda out: [{k: v for k, v in json.loads(line).items() if k != "wall_seconds"}  # noqa: E731
                            for line in next((tmp_path / out).glob("runs/*/metrics.jsonl")).read_text().splitlines()]
     assert len(metrics("whole")) >= 4 and metrics("cut") == metrics("whole")

@@ -13,7 +13,7 @@ from harness.diagnostics.diagnose import REFERENCE, Probe, Settings, reinforce_g
 from harness.diagnostics.measures import cosine, credit_after_error, signal_to_noise
 from harness.spec.config import load_suite
 from harness.suites.suite import check_names, resolve_base
-from tests.conftest import ROOT, cli_in_process, grainbench
+from tests.conftest import ROOT, cli_in_process, cli_output_in_process
 
 ALGORITHMS = {"grpo": {}, "gspo": {}, "mpo": {"k": 4}, "dapo": {}, "token_pg": {}}
 DENSE_REWARD = """
@@ -46,10 +46,11 @@ def tiny_suite(tmp_path_factory):
 @pytest.fixture(scope="module")
 def diagnosis(tiny_suite):
     path, tmp = tiny_suite
-    r = grainbench("diagnose", str(path), "--out", str(tmp / "out"), "--cache", str(tmp / "cache"), "--minibatches", "3",
-                   "--reference-prompts", "8", "--reference-samples", "4", "--probe-prompts", "4")
-    assert r.returncode == 0, r.stderr[-3000:]
-    return pd.read_csv(tmp / "out" / "diagnose.csv"), tmp / "out", r.stdout
+    code, out, err = cli_output_in_process("diagnose", str(path), "--out", str(tmp / "out"), "--cache", str(tmp / "cache"),
+                                           "--minibatches", "3", "--reference-prompts", "8", "--reference-samples", "4",
+                                           "--probe-prompts", "4")
+    assert code == 0, err[-3000:]
+    return pd.read_csv(tmp / "out" / "diagnose.csv"), tmp / "out", out
 
 
 def value(table, algorithm, measure, update=None):
@@ -139,6 +140,6 @@ def test_first_wrong_step_maps_to_its_token():
     assert tokenizer.decode(gens[1].response_ids[first[1]:]) == "15*2=31\n#### 31"
 
 
-def test_a_folder_that_is_not_a_checkpoint_is_one_error(tmp_path, capsys, monkeypatch):
-    code, err = cli_in_process(capsys, monkeypatch, "diagnose", str(tmp_path))
+def test_a_folder_that_is_not_a_checkpoint_is_one_error(tmp_path):
+    code, err = cli_in_process("diagnose", str(tmp_path))
     assert code == 2 and "not a checkpoint directory" in err and err.count("error:") == 1

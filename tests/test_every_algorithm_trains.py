@@ -1,4 +1,4 @@
-"""Every registered algorithm trains from the embedded base on arith through the real CLI:
+"""Every registered algorithm trains from the embedded base on arith through the CLI:
 no NaN, and the shared budget stops each within one step of the limit."""
 
 import json
@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from harness.spec.plugins import ALGORITHMS
-from tests.conftest import ROOT, grainbench
+from tests.conftest import ROOT, cli_in_process
 
 
 @pytest.fixture(scope="module")
@@ -21,13 +21,13 @@ def all_algorithms_run(tmp_path_factory):
     suite["algorithms"]["mpo"] = {"k": [2, 8]}
     suite["budget"] = {"flops": 1.0e9}
     (tmp / "family.yaml").write_text(yaml.safe_dump(suite))
-    result = grainbench("run", str(tmp / "family.yaml"), "--out", str(tmp / "out"), "--cache", str(tmp / "cache"))
-    return tmp / "out", result
+    code, err = cli_in_process("run", str(tmp / "family.yaml"), "--out", str(tmp / "out"), "--cache", str(tmp / "cache"))
+    return tmp / "out", (code, err)
 
 
 def test_every_algorithm_has_a_leaderboard_row(all_algorithms_run):
-    out, result = all_algorithms_run
-    assert result.returncode == 0, result.stderr[-3000:]
+    out, (code, err) = all_algorithms_run
+    assert code == 0, err[-3000:]
     board = pd.read_csv(out / "leaderboard.csv")
     expected = sorted(set(ALGORITHMS.names()) - {"mpo"} | {"mpo_k2", "mpo_k8"})
     assert sorted(board["algorithm"]) == expected

@@ -34,14 +34,14 @@ def family(tmp_path_factory):
     return tmp / "out", path, tmp
 
 
-def run(capsys, monkeypatch, path, out, cache):
-    code, err = cli_in_process(capsys, monkeypatch, "run", str(path), "--out", str(out), "--cache", str(cache))
+def run(path, out, cache):
+    code, err = cli_in_process("run", str(path), "--out", str(out), "--cache", str(cache))
     assert code == 0, err
 
 
-def test_common_random_numbers_and_regime_columns(family, capsys, monkeypatch):
+def test_common_random_numbers_and_regime_columns(family):
     out, path, tmp = family
-    run(capsys, monkeypatch, path, out, tmp / "cache")
+    run(path, out, tmp / "cache")
     prompts, base = {}, {}
     for label in ("grpo", "gspo", "dapo", "spo_segment", "grpo_kl"):
         for seed in (0, 1):
@@ -73,32 +73,32 @@ def test_common_random_numbers_and_regime_columns(family, capsys, monkeypatch):
     assert set(comparisons["seeds"]) == {2}
 
 
-def test_leaderboard_is_built_from_this_suites_runs_only(family, capsys, monkeypatch):
+def test_leaderboard_is_built_from_this_suites_runs_only(family):
     out, path, tmp = family
-    run(capsys, monkeypatch, path, out, tmp / "cache")  # the family's runs (finished already in a full session)
+    run(path, out, tmp / "cache")  # the family's runs (finished already in a full session)
     edited = suite_file(tmp, name="crn", seeds=[0, 1], budget={"flops": 4.0e9}, algorithms={"grpo": {}},
                         train={"lr": 1.0e-3, "updates_per_batch": 2})
-    run(capsys, monkeypatch, edited, out, tmp / "cache")
+    run(edited, out, tmp / "cache")
     board = pd.read_csv(out / "leaderboard.csv")
     assert list(board["algorithm"]) == ["grpo"]  # the other rows' runs stay on disk, out of this leaderboard
     assert len(list((out / "runs").glob("*/DONE"))) == 10
     # rebuilt, compared and published later: still this suite's runs only
-    code, err = cli_in_process(capsys, monkeypatch, "leaderboard", str(out))
+    code, err = cli_in_process("leaderboard", str(out))
     assert code == 0 and list(pd.read_csv(out / "leaderboard.csv")["algorithm"]) == ["grpo"], err
-    code, err = cli_in_process(capsys, monkeypatch, "compare", str(out), "--baseline", "grpo")
+    code, err = cli_in_process("compare", str(out), "--baseline", "grpo")
     compared = set(pd.read_csv(out / "comparisons.csv")["algorithm"]) if (out / "comparisons.csv").stat().st_size > 1 else set()
     assert code == 0 and not compared - {"grpo"}, err  # the old rows are not there to compare with
-    code, err = cli_in_process(capsys, monkeypatch, "publish", str(out), "--to", str(tmp / "published"))
+    code, err = cli_in_process("publish", str(out), "--to", str(tmp / "published"))
     manifest = json.loads((tmp / "published" / "manifest.json").read_text())
     assert code == 0 and {r["algorithm"] for r in manifest["runs"]} == {"grpo"}, err
 
 
-def test_tuning_chooses_on_the_validation_split_with_equal_trials(tmp_path, capsys, monkeypatch, caplog):
+def test_tuning_chooses_on_the_validation_split_with_equal_trials(tmp_path, caplog):
     path = suite_file(tmp_path, name="tuned", budget={"flops": 1.0e9}, algorithms={"grpo": {}, "token_pg": {}},
                       tune={"grid": {"lr": [3.0e-4, 3.0e-3]}, "criterion": "pass@1"},
                       eval={"n": 2, "k": [1, 2]}, train={"updates_per_batch": 2})
     out = tmp_path / "out"
-    run(capsys, monkeypatch, path, out, tmp_path / "cache")
+    run(path, out, tmp_path / "cache")
     trials = pd.read_csv(out / "tuning.csv")
     assert sorted(trials["algorithm"].value_counts().items()) == [("grpo", 2), ("token_pg", 2)]  # the same trials each
     validation = {p.id for p in Arith(max_start=20, max_operand=9, eval_size=16).validation_problems()}
@@ -117,11 +117,11 @@ def test_tuning_chooses_on_the_validation_split_with_equal_trials(tmp_path, caps
         assert yaml.safe_load((final / "config.yaml").read_text())["train"]["lr"] == json.loads(best)["lr"]
     # tuning runs resume and skip like any run
     caplog.set_level("INFO")
-    run(capsys, monkeypatch, path, out, tmp_path / "cache")
+    run(path, out, tmp_path / "cache")
     assert caplog.text.count("finished earlier, skipping") == 6
 
 
-def test_a_seconds_budget_starts_when_training_does(tmp_path, capsys, monkeypatch):
+def test_a_seconds_budget_starts_when_training_does(tmp_path, monkeypatch):
     """Only a seed's first run pays for the base evaluation (the others reuse it); made slow here,
     it must not come out of that run's training time."""
     import time
@@ -137,7 +137,7 @@ def test_a_seconds_budget_starts_when_training_does(tmp_path, capsys, monkeypatc
     monkeypatch.setattr(run_module, "run_eval", slow_eval)
     path = suite_file(tmp_path, name="clock", budget={"seconds": 2.0}, eval={"n": 1, "k": [1], "every": None},
                       algorithms={"grpo": {}, "grpo_again": {"algorithm": "grpo"}})
-    run(capsys, monkeypatch, path, tmp_path / "out", tmp_path / "cache")
+    run(path, tmp_path / "out", tmp_path / "cache")
     (first, _), (second, _) = metrics(tmp_path / "out", "grpo"), metrics(tmp_path / "out", "grpo_again")
     assert first[0]["budget_spent"] < 1.5  # the 3 s base evaluation is not in the first step's time
     assert len(first) >= 2 and len(second) >= 2 and len(first) >= len(second) / 2
@@ -166,36 +166,36 @@ def test_the_base_eval_cache_is_keyed_on_the_scorer(tmp_path):
     assert cached(rescored(max_start=20, max_operand=9, eval_size=4)) == 2
 
 
-def test_a_behaviour_change_is_a_new_run_not_a_finished_one(tmp_path, capsys, monkeypatch):
+def test_a_behaviour_change_is_a_new_run_not_a_finished_one(tmp_path, monkeypatch):
     from algorithms.grpo import GRPO
 
     path = suite_file(tmp_path, name="versions", budget={"flops": 1.0e9}, eval={"n": 1, "k": [1], "every": None})
-    run(capsys, monkeypatch, path, tmp_path / "out", tmp_path / "cache")
+    run(path, tmp_path / "out", tmp_path / "cache")
     monkeypatch.setattr(GRPO, "version", GRPO.version + "-changed")  # the plugin guide: a behaviour change bumps it
-    run(capsys, monkeypatch, path, tmp_path / "out", tmp_path / "cache")
+    run(path, tmp_path / "out", tmp_path / "cache")
     finished = sorted(d.name for d in (tmp_path / "out" / "runs").iterdir())
     assert len(finished) == 2 and finished[0].rsplit("-", 1)[0] == finished[1].rsplit("-", 1)[0]
     board = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
     assert list(board["algorithm_version"].astype(str)) == [GRPO.version]  # the new code's row only
 
 
-def test_eval_of_a_runs_checkpoint_scores_as_the_run_did(tmp_path, capsys, monkeypatch):
+def test_eval_of_a_runs_checkpoint_scores_as_the_run_did(tmp_path, monkeypatch):
     path = suite_file(tmp_path, name="evalrun", budget={"flops": 1.0e9}, eval={"n": 2, "k": [1, 2], "every": None})
-    run(capsys, monkeypatch, path, tmp_path / "out", tmp_path / "cache")
+    run(path, tmp_path / "out", tmp_path / "cache")
     (_, run_dir), = [metrics(tmp_path / "out", "grpo")]
     final = json.loads((run_dir / "summary.json").read_text())["eval"]["arith"]
     monkeypatch.chdir(tmp_path)
-    code, err = cli_in_process(capsys, monkeypatch, "eval", "--run", str(run_dir), "--task", "arith")
+    code, err = cli_in_process("eval", "--run", str(run_dir), "--task", "arith")
     assert code == 0, err
     (written,) = list((tmp_path / "results" / "eval").iterdir())
     assert "checkpoints__step_" in written.name  # named after the whole checkpoint path, not its last folder
     summary = json.loads((written / "summary.json").read_text())
     assert (summary["n"], summary["pass@1"], summary["pass@2"]) == (2, final["pass@1"], final["pass@2"])
-    code, err = cli_in_process(capsys, monkeypatch, "eval", "--run", str(run_dir), "--task", "arith")
+    code, err = cli_in_process("eval", "--run", str(run_dir), "--task", "arith")
     assert code == 2 and "--force" in err  # an earlier evaluation is never overwritten silently
 
 
-def test_runs_are_mirrored_into_tensorboard_and_mlflow(tmp_path, capsys, monkeypatch, caplog):
+def test_runs_are_mirrored_into_tensorboard_and_mlflow(tmp_path, caplog):
     pytest.importorskip("tensorboard", reason="pip install tensorboard")
     pytest.importorskip("mlflow", reason="pip install mlflow-skinny")
     from mlflow.tracking import MlflowClient
@@ -204,7 +204,7 @@ def test_runs_are_mirrored_into_tensorboard_and_mlflow(tmp_path, capsys, monkeyp
     path = suite_file(tmp_path, name="watched", budget={"flops": 1.0e9}, eval={"n": 1, "k": [1], "every": 0.5},
                       report_to=["tensorboard", "mlflow"])
     out = tmp_path / "out"
-    code, err = cli_in_process(capsys, monkeypatch, "run", str(path), "--out", str(out), "--cache", str(tmp_path / "cache"))
+    code, err = cli_in_process("run", str(path), "--out", str(out), "--cache", str(tmp_path / "cache"))
     assert code == 0, err
     rows, run_dir = metrics(out, "grpo")
     events = EventAccumulator(str(out / "tensorboard" / run_dir.name))
@@ -222,7 +222,7 @@ def test_runs_are_mirrored_into_tensorboard_and_mlflow(tmp_path, capsys, monkeyp
     assert runs[run_dir.name].data.tags["config_hash"] == run_dir.name.rsplit("-", 1)[1]
 
 
-def test_a_missing_tracker_is_one_warning_and_an_unknown_one_an_error(tmp_path, capsys, monkeypatch, caplog):
+def test_a_missing_tracker_is_one_warning_and_an_unknown_one_an_error(tmp_path, monkeypatch, caplog):
     import builtins
 
     real_import = builtins.__import__
@@ -234,17 +234,17 @@ def test_a_missing_tracker_is_one_warning_and_an_unknown_one_an_error(tmp_path, 
 
     monkeypatch.setattr(builtins, "__import__", without_wandb)
     path = suite_file(tmp_path, name="unwatched", budget={"flops": 5.0e8}, eval={"n": 1, "k": [1], "every": None})
-    code, err = cli_in_process(capsys, monkeypatch, "run", str(path), "--out", str(tmp_path / "out"),
+    code, err = cli_in_process("run", str(path), "--out", str(tmp_path / "out"),
                                "--cache", str(tmp_path / "cache"), "--report-to", "wandb")
     assert code == 0, err
     warnings = [r.getMessage() for r in caplog.records if "report_to wandb" in r.getMessage()]
     assert len(warnings) == 2  # the run's tracker, the leaderboard's: each once, and the runs went on
     assert (tmp_path / "out" / "leaderboard.csv").exists()
-    code, err = cli_in_process(capsys, monkeypatch, "run", str(path), "--out", str(tmp_path / "o2"), "--report-to", "neptune")
+    code, err = cli_in_process("run", str(path), "--out", str(tmp_path / "o2"), "--report-to", "neptune")
     assert code == 2 and "report_to" in err and not (tmp_path / "o2").exists()
 
 
-def test_runs_are_mirrored_into_trackio(tmp_path, capsys, monkeypatch):
+def test_runs_are_mirrored_into_trackio(tmp_path, monkeypatch):
     import os
     import time
 
@@ -255,7 +255,7 @@ def test_runs_are_mirrored_into_trackio(tmp_path, capsys, monkeypatch):
     project = f"watched_{os.getpid()}_{time.time_ns()}"  # trackio's store may outlive this test and be shared
     path = suite_file(tmp_path, name=project, budget={"flops": 5.0e8}, eval={"n": 1, "k": [1], "every": None},
                       report_to=["trackio"])
-    code, err = cli_in_process(capsys, monkeypatch, "run", str(path), "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"))
+    code, err = cli_in_process("run", str(path), "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"))
     assert code == 0, err
     rows, run_dir = metrics(tmp_path / "out", "grpo")
     logged = [r for r in trackio.SQLiteStorage.get_logs(project, run_dir.name) if "train/reward" in r]

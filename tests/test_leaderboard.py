@@ -128,14 +128,14 @@ def test_publish_writes_files_and_a_manifest(results, tmp_path):
     assert "torch" in manifest["publisher"]["packages"] and manifest["publisher"]["hardware"]["cpus"] >= 1
 
 
-def test_cli_leaderboard_and_publish_errors(results, tmp_path, capsys, monkeypatch):
+def test_cli_leaderboard_and_publish_errors(results, tmp_path):
     ok = grainbench("leaderboard", str(results))  # a real process once
     assert ok.returncode == 0 and (results / "curves.png").exists()
     empty = tmp_path / "empty"
     empty.mkdir()
     for args in (["leaderboard", str(empty)], ["publish", str(empty), "--to", str(tmp_path / "x")],
                  ["publish", str(results), "--to", str(results / "suite.yaml")]):
-        code, err = cli_in_process(capsys, monkeypatch, *args)
+        code, err = cli_in_process(*args)
         assert code == 2 and err.startswith("error:"), (args, err)
     assert (results / "suite.yaml").read_text() == "name: test\n"
 

@@ -8,7 +8,7 @@ import pytest
 from harness.spec.config import EmbeddedModel, WarmStart
 from harness.training.embedded import base_checkpoint
 from tasks.arith import Arith
-from tests.conftest import cli_in_process, grainbench
+from tests.conftest import cli_in_process
 
 pytest.importorskip("lm_eval", reason="the lm-eval backend needs lm-eval (pip install -e '.[lm-eval]')")
 
@@ -22,9 +22,9 @@ def model_dir(tmp_path_factory):
 
 
 def evaluate(model_dir, out, shared_data, backend, *extra):
-    r = grainbench("eval", "--backend", backend, "--model", str(model_dir), "--task", "gsm8k", "--limit", "4",
-                   "--option", f"path={shared_data / 'gsm8k'}", "--out", str(out), *extra)
-    assert r.returncode == 0, r.stderr
+    code, err = cli_in_process("eval", "--backend", backend, "--model", str(model_dir), "--task", "gsm8k", "--limit", "4",
+                               "--option", f"path={shared_data / 'gsm8k'}", "--out", str(out), *extra)
+    assert code == 0, err
     records = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     return records, pd.read_csv(out / "summary.csv").iloc[0]
 
@@ -52,7 +52,7 @@ def test_samples_and_metrics_fold_into_the_summary_schema(model_dir, shared_data
     assert row["problems"] == 4 and row["n"] == 3 and 0 <= row["pass@1"] <= row["pass@2"] <= 1
 
 
-def test_unsupported_task_is_a_clear_error(model_dir, tmp_path, capsys, monkeypatch):
-    code, err = cli_in_process(capsys, monkeypatch, "eval", "--backend", "lm-eval", "--model", str(model_dir), "--task", "arith",
+def test_unsupported_task_is_a_clear_error(model_dir, tmp_path):
+    code, err = cli_in_process("eval", "--backend", "lm-eval", "--model", str(model_dir), "--task", "arith",
                                "--out", str(tmp_path / "x"))
     assert code == 2 and "has task files for gsm8k, math500, not 'arith'" in err

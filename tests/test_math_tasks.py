@@ -57,7 +57,7 @@ def test_bad_paths_and_splits_are_user_errors(tmp_path, shared_data):
         make_task("math500", {"path": str(shared_data / "math500"), "eval_split": "train"})
 
 
-def test_eval_command_on_the_embedded_base(tmp_path, shared_data, capsys, monkeypatch):
+def test_eval_command_on_the_embedded_base(tmp_path, shared_data):
     from harness.spec.config import EmbeddedModel
     from harness.training.embedded import build_model, build_tokenizer, save_checkpoint
 
@@ -73,7 +73,7 @@ def test_eval_command_on_the_embedded_base(tmp_path, shared_data, capsys, monkey
     summary = pd.read_csv(out / "summary.csv")
     assert len(summary) == 1 and {"pass@1", "pass@2", "maj@2", "task_version", "model"} <= set(summary.columns)
     assert summary.loc[0, "pass@1"] == pytest.approx(sum(s["correct"] for s in samples) / 6)
-    code, err = cli_in_process(capsys, monkeypatch, "eval", "--model", str(tmp_path / "base"), "--task", "gsm8k", "--n", "2",
+    code, err = cli_in_process("eval", "--model", str(tmp_path / "base"), "--task", "gsm8k", "--n", "2",
                                "--k", "4")
     assert code == 2 and "--k" in err
 
@@ -91,8 +91,8 @@ def test_a_suite_trains_on_gsm8k_and_evaluates_on_math500(tmp_path, shared_data)
     }
     path = tmp_path / "suite.yaml"
     path.write_text(json.dumps(suite))
-    r = grainbench("run", str(path), "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"))
-    assert r.returncode == 0, r.stderr
+    code, err = cli_in_process("run", str(path), "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"))
+    assert code == 0, err
     board = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
     assert set(board["task"]) == {"gsm8k", "math500", "overall"}  # overall: the mean over the two
 

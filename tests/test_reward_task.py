@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from tasks.reward import RewardFunctionTask
-from tests.conftest import ROOT, grainbench
+from tests.conftest import ROOT, cli_in_process
 
 REWARDS = '''
 def contains_answer(prompts, completions, answer, **kwargs):
@@ -119,8 +119,8 @@ def test_a_suite_trains_and_evaluates_on_a_custom_task(files, tmp_path):
                       "custom": {"echo": {"reward": f"{rewards}:contains_answer", "data": str(data), "eval_fraction": 0.25}}}
     path = tmp_path / "custom.yaml"
     path.write_text(yaml.safe_dump(suite))
-    r = grainbench("run", str(path), "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"))
-    assert r.returncode == 0, r.stderr
+    code, err = cli_in_process("run", str(path), "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"))
+    assert code == 0, err
     board = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
     echo = board[board["task"] == "echo"].iloc[0]
     assert echo["task_version"].startswith("reward-2-") and echo["train_task"] == "echo"
@@ -128,5 +128,5 @@ def test_a_suite_trains_and_evaluates_on_a_custom_task(files, tmp_path):
 
     suite["tasks"]["custom"]["echo"]["reward"] = f"{tmp_path}/missing.py:contains_answer"
     path.write_text(yaml.safe_dump(suite))
-    bad = grainbench("validate", str(path))
-    assert bad.returncode == 2 and "tasks.custom.echo: reward" in bad.stderr and "not found" in bad.stderr
+    code, err = cli_in_process("validate", str(path))
+    assert code == 2 and "tasks.custom.echo: reward" in err and "not found" in err

@@ -47,17 +47,17 @@ def test_math4500_is_maths_test_set_minus_math500(shared_data):
     assert len({r["idx"] for r in derived}) == 4500
 
 
-def test_validate_schema_only_needs_no_data(capsys, monkeypatch, tmp_path):
+def test_validate_schema_only_needs_no_data(monkeypatch, tmp_path):
     monkeypatch.delenv("GRAINBENCH_DATA", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     paper = str(ROOT / "suites" / "paper.yaml")
-    code, err = cli_in_process(capsys, monkeypatch, "validate", paper)
+    code, err = cli_in_process("validate", paper)
     assert code == 2 and "math4500" in err  # a fresh machine without the data: one clear line
-    code, err = cli_in_process(capsys, monkeypatch, "validate", "--schema-only", paper)
+    code, err = cli_in_process("validate", "--schema-only", paper)
     assert code == 0, err
     bad = yaml.safe_load((ROOT / "suites" / "paper.yaml").read_text())
     bad["tasks"]["options"] = {"math4500": {"pathh": "x"}}
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
-    code, err = cli_in_process(capsys, monkeypatch, "validate", "--schema-only", str(tmp_path / "bad.yaml"))
+    code, err = cli_in_process("validate", "--schema-only", str(tmp_path / "bad.yaml"))
     assert code == 2 and "pathh" in err

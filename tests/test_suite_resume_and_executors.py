@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from harness.results.leaderboard import TIMINGS
-from tests.conftest import ROOT, grainbench
+from tests.conftest import ROOT, cli_in_process, grainbench
 
 pytestmark = pytest.mark.slow  # minutes of end-to-end work: started first (conftest.py)
 
@@ -62,8 +62,8 @@ def progress(out, cache) -> int:
 def test_suite_killed_at_a_random_point_resumes_to_the_same_leaderboard(tmp_path):
     suite = suite_file(tmp_path, "resume", algorithms={"grpo": {}, "dr_grpo": {}, "mpo": {"k": [2]}},
                        eval={"n": 2, "k": [1, 2], "every": 0.5})
-    whole = grainbench("run", str(suite), "--out", str(tmp_path / "whole"), "--cache", str(tmp_path / "cache_whole"))
-    assert whole.returncode == 0, whole.stderr
+    code, err = cli_in_process("run", str(suite), "--out", str(tmp_path / "whole"), "--cache", str(tmp_path / "cache_whole"))
+    assert code == 0, err
     total = progress(tmp_path / "whole", tmp_path / "cache_whole")
 
     # anywhere — warm start, a run, an evaluation, a write — at a point of the suite's own progress, so
@@ -82,8 +82,8 @@ def test_suite_killed_at_a_random_point_resumes_to_the_same_leaderboard(tmp_path
     proc.wait()
     assert not (out / "leaderboard.csv").exists()
 
-    resumed = grainbench("run", str(suite), "--out", str(out), "--cache", str(cache))
-    assert resumed.returncode == 0, resumed.stderr
+    code, err = cli_in_process("run", str(suite), "--out", str(out), "--cache", str(cache))
+    assert code == 0, err
     context = f"killed {after:.2f} s after point {point} of {total} (seed {seed})"
     pd.testing.assert_frame_equal(comparable(out), comparable(tmp_path / "whole"), obj=context)
     assert run_metrics(out) == run_metrics(tmp_path / "whole"), context
@@ -96,9 +96,9 @@ def test_ray_executor_gives_the_local_leaderboard(tmp_path):
     two_runs = {"algorithms": {"grpo": {}, "mpo": {"k": [2]}}}
     local = suite_file(tmp_path, "local", executor={"kind": "local", "cpus_per_run": 1}, **two_runs)
     on_ray = suite_file(tmp_path, "ray", executor={"kind": "ray", "cpus_per_run": 1}, **two_runs)
-    a = grainbench("run", str(local), "--out", str(tmp_path / "local"), "--cache", cache)
+    code, err = cli_in_process("run", str(local), "--out", str(tmp_path / "local"), "--cache", cache)
+    assert code == 0, err
     b = grainbench("run", str(on_ray), "--out", str(tmp_path / "ray"), "--cache", cache)
-    assert a.returncode == 0, a.stderr
     assert b.returncode == 0, b.stderr
     assert "submitted 2 runs to Ray" in b.stderr and "(_run_remotely pid=" in b.stderr
     assert len(comparable(tmp_path / "ray")) == 2
@@ -111,9 +111,9 @@ def test_local_workers_give_the_leaderboard_of_one_process_with_as_many_threads(
     runs = {"algorithms": {"grpo": {}, "gspo": {}, "mpo": {"k": [2]}}}
     alone = suite_file(tmp_path, "alone", executor={"kind": "local", "cpus_per_run": 1}, **runs)
     workers = suite_file(tmp_path, "workers", executor={"kind": "local", "workers": 2}, **runs)
-    a = grainbench("run", str(alone), "--out", str(tmp_path / "alone"), "--cache", cache)
+    code, err = cli_in_process("run", str(alone), "--out", str(tmp_path / "alone"), "--cache", cache)
+    assert code == 0, err
     b = grainbench("run", str(workers), "--out", str(tmp_path / "workers"), "--cache", cache)
-    assert a.returncode == 0, a.stderr
     assert b.returncode == 0, b.stderr
     assert "running 3 runs in 2 worker processes (1 threads each)" in b.stderr
     assert len(comparable(tmp_path / "workers")) == 3
@@ -165,8 +165,8 @@ def interrupt_suite(tmp_path, workers: int) -> Path:
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("uninterrupted")
-    whole = grainbench("run", str(interrupt_suite(tmp, 1)), "--out", str(tmp / "whole"), "--cache", str(tmp / "cache"))
-    assert whole.returncode == 0, whole.stderr
+    code, err = cli_in_process("run", str(interrupt_suite(tmp, 1)), "--out", str(tmp / "whole"), "--cache", str(tmp / "cache"))
+    assert code == 0, err
     return tmp / "whole", tmp / "cache"
 
 
@@ -190,7 +190,7 @@ def test_ctrl_c_finishes_the_step_saves_and_resumes_where_it_stopped(tmp_path, w
     assert stopped and all((d / "resume.pt").exists() for d in stopped)
     assert all(len(list((d / "checkpoints").glob("step_*"))) <= 2 for d in stopped)  # keep_checkpoints
 
-    resumed = grainbench("run", str(suite), "--out", str(out), "--cache", str(cache))
-    assert resumed.returncode == 0, resumed.stderr
+    code, err = cli_in_process("run", str(suite), "--out", str(out), "--cache", str(cache))
+    assert code == 0, err
     pd.testing.assert_frame_equal(comparable(out), comparable(whole))
     assert run_metrics(out) == run_metrics(whole)
