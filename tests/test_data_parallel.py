@@ -29,6 +29,7 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.slow  # minutes of end-to-end work: started first (conftest.py)
 
 ROWS, GROUP, PAD = 8, 4, 0
+SMOKE = (ROOT / "suites" / "smoke.yaml").read_text()
 
 
 # (algorithm, parameters): every aggregation, ratio granularity and partition. DAPO's token-mean is
@@ -168,28 +169,40 @@ def run_under_torchrun(suite: Path, out: Path, cache: Path) -> subprocess.Comple
                           timeout=600)
 
 
-def test_a_suite_trains_data_parallel_under_torchrun_with_ddp_and_with_fsdp(tmp_path):
-    smoke = ROOT / "suites" / "smoke.yaml"
-    sharded = tmp_path / "smoke_fsdp.yaml"
-    sharded.write_text(smoke.read_text().replace("updates_per_batch: 2}", "updates_per_batch: 2, parallel: fsdp}"))
+@pytest.fixture(scope="module")
+def under_ddp(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """The smoke suite with GRPO and DAPO, trained by two processes under torchrun with DDP: one launch
+    serves the comparison with FSDP and DAPO's refilling."""
+    tmp = tmp_path_factory.mktemp("torchrun")
+    suite = tmp / "smoke_ddp.yaml"
+    suite.write_text(SMOKE.replace("  grpo: {}", "  grpo: {}\n  dapo: {}"))
+    r = run_under_torchrun(suite, tmp / "ddp", tmp / "cache")
+    assert r.returncode == 0, r.stderr
+    return tmp, r
+
+
+def test_a_suite_trains_data_parallel_under_torchrun_with_ddp_and_with_fsdp(under_ddp):
+    tmp, ddp = under_ddp
+    sharded = tmp / "smoke_fsdp.yaml"
+    sharded.write_text(SMOKE.replace("updates_per_batch: 2}", "updates_per_batch: 2, parallel: fsdp}"))
+    fsdp = run_under_torchrun(sharded, tmp / "fsdp", tmp / "cache")
+    assert fsdp.returncode == 0, fsdp.stderr
     results = {}
-    for kind, suite in (("ddp", smoke), ("fsdp", sharded)):
-        out = tmp_path / kind
-        r = run_under_torchrun(suite, out, tmp_path / "cache")
-        assert r.returncode == 0, r.stderr
+    for kind, r, algorithms in (("ddp", ddp, {"grpo", "dapo"}), ("fsdp", fsdp, {"grpo"})):
+        out = tmp / kind
         assert r.stdout.count("leaderboard:") == 1  # only the main process reports and writes
-        (summary_file,) = out.glob("runs/*/summary.json")
+        (summary_file,) = out.glob("runs/grpo-*/summary.json")
         summary = json.loads(summary_file.read_text())
         rows = [json.loads(line) for line in (summary_file.parent / "metrics.jsonl").read_text().splitlines()]
         assert summary["data_parallel"] == 2 and len(rows) == summary["steps"] >= 3
         # both processes' tokens are charged, and both stop at the same step near the limit
         last_cost = rows[-1]["budget_spent"] - rows[-2]["budget_spent"]
         assert abs(summary["budget_spent"] - summary["budget_limit"]) <= last_cost / 2 + 1e-6 * summary["budget_limit"]
-        assert len(pd.read_csv(out / "leaderboard.csv")) == 1 and not list(out.rglob("*.tmp"))
+        assert set(pd.read_csv(out / "leaderboard.csv")["algorithm"]) == algorithms and not list(out.rglob("*.tmp"))
         results[kind] = rows
     # the same run id (the split is not part of the config) and the same training: FSDP's whole
     # weights are copied back into the sampling model after every step, so its rollouts follow DDP's
-    assert {p.name for p in (tmp_path / "ddp" / "runs").iterdir()} == {p.name for p in (tmp_path / "fsdp" / "runs").iterdir()}
+    assert {p.name for p in (tmp / "ddp" / "runs").glob("grpo-*")} == {p.name for p in (tmp / "fsdp" / "runs").iterdir()}
     for ddp_row, fsdp_row in zip(results["ddp"], results["fsdp"]):
         assert fsdp_row["reward"] == ddp_row["reward"]
         assert fsdp_row["loss"] == pytest.approx(ddp_row["loss"], rel=1e-4, abs=1e-6)
@@ -203,14 +216,11 @@ def test_filtered_groups_are_pooled_and_shared_equally(two_processes, case):
         assert two_processes[rank]["rebalanced"][case] == [f"{group}-{i}" for group in want for i in range(2)]
 
 
-def test_dapo_trains_data_parallel_under_torchrun(tmp_path):
+def test_dapo_trains_data_parallel_under_torchrun(under_ddp):
     """DAPO refills filtered groups over several rounds; processes decide together when the batch is
     full and share the kept groups, so none waits for another's update."""
-    suite = tmp_path / "smoke_dapo.yaml"
-    suite.write_text((ROOT / "suites" / "smoke.yaml").read_text().replace("grpo: {}", "dapo: {}"))
-    r = run_under_torchrun(suite, tmp_path / "out", tmp_path / "cache")
-    assert r.returncode == 0, r.stderr
-    (summary_file,) = (tmp_path / "out").glob("runs/*/summary.json")
+    tmp, _ = under_ddp
+    (summary_file,) = (tmp / "ddp").glob("runs/dapo-*/summary.json")
     rows = [json.loads(line) for line in (summary_file.parent / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) >= 3 and all(row["groups"] <= 4 for row in rows)
     assert any(0 < row["groups"] for row in rows) and all(row["updates"] <= 2 for row in rows)
@@ -249,7 +259,7 @@ def test_an_interrupted_data_parallel_run_resumes_exactly(tmp_path):
     """Every process's sampling streams are saved at each evaluation point, so a resumed 2-process
     run repeats the uninterrupted one step for step."""
     suite = tmp_path / "mid.yaml"
-    suite.write_text((ROOT / "suites" / "smoke.yaml").read_text().replace("every: 0.5", "every: 0.25"))
+    suite.write_text(SMOKE.replace("every: 0.5", "every: 0.25"))
     run = lambda *runs: mp.spawn(_suite_worker, nprocs=2,  # noqa: E731
                                  args=(free_port(), str(suite), str(tmp_path / "cache"), runs))
     with pytest.raises(mp.ProcessRaisedException, match="PowerCut"):  # uninterrupted, then cut, in two processes
