@@ -59,6 +59,16 @@ def cli_in_process(*args: str) -> tuple[int, str]:
 
 
 @pytest.fixture
+def float64():
+    """float64 as the default dtype for one test: the default belongs to the process, which runs other
+    tests (and runs of the CLI) after it."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
+
+@pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared benchmark data not found at {SHARED_DATA} (it sits beside the checkout in development and CI)")

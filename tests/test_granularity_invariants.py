@@ -6,19 +6,11 @@ import torch
 from algorithms.batch import RolloutBatch
 from harness.spec.plugins import ALGORITHMS, make_algorithm
 
+pytestmark = pytest.mark.usefixtures("float64")
+
 LENGTHS = [5, 3, 7, 4]
 REWARDS = [1.0, 0.0, 0.0, 1.0]
 GROUP = [0, 0, 1, 1]
-
-
-@pytest.fixture(autouse=True)
-def float64():
-    """float64 in these tests only: the default dtype belongs to the process, which runs other tests
-    (and runs of the CLI) after these."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
 
 
 def table_value(prefixes, n):

@@ -15,6 +15,7 @@ from tests.test_granularity_invariants import (
     perturbation,
 )
 
+pytestmark = pytest.mark.usefixtures("float64")
 B = len(LENGTHS)
 
 

@@ -144,10 +144,18 @@ def test_an_interrupted_run_resumes_from_its_last_evaluation(tmp_path, monkeypat
         run_suite(suite, tmp_path / "cut", cache, progress=False)
     (run_dir,) = (tmp_path / "cut" / "runs").iterdir()
     assert (run_dir / RESUME).is_file() and not (run_dir / "DONE").exists()
+    # what a SIGKILL mid-write would also have left: atomic writes' temporary files and folders
+    leftovers = [tmp_path / "cut" / ".leaderboard.csv.k1ll.tmp", run_dir / ".metrics.jsonl.k1ll.tmp",
+                 run_dir / "eval" / ".step_000004-arith.jsonl.k1ll.tmp",
+                 run_dir / "checkpoints" / ".step_000004.k1ll.tmp" / "model.safetensors"]
+    for path in leftovers:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("half")
     monkeypatch.setattr(Trainer, "step", step)
     with caplog.at_level("INFO"):
         run_suite(suite, tmp_path / "cut", cache, progress=False)
     assert f"resuming {run_dir.name} from step" in caplog.text
+    assert not list((tmp_path / "cut").rglob("*.tmp")), "a temporary file survived the resume"
     assert not (run_dir / RESUME).exists()
     pd.testing.assert_frame_equal(comparable(tmp_path / "cut"), comparable(tmp_path / "whole"))
     assert run_metrics(tmp_path / "cut") == run_metrics(tmp_path / "whole")

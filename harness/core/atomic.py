@@ -86,6 +86,16 @@ def directory(path: str | Path) -> Iterator[Path]:
         raise
 
 
+def remove_leftovers(folder: Path, recursive: bool = True) -> None:
+    """Remove the temporary siblings (`.NAME.*.tmp`) that the writes above leave when their process is
+    killed mid-write (SIGKILL runs no clean-up). Only for a folder that no other process writes in."""
+    for path in sorted(folder.rglob(".*.tmp") if recursive else folder.glob(".*.tmp"), reverse=True):  # inner first
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
 def prepare_out_dir(out_dir: Path) -> None:
     """Create `out_dir` for results, or say in one line why it cannot be."""
     if out_dir.exists() and not out_dir.is_dir():

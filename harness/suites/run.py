@@ -153,6 +153,8 @@ def open_run_dir(run: RunSpec, run_dir: Path) -> dict | None:
     distributed.barrier()  # every process has read the resume state before the main one clears a run
     if state is not None:
         log.info("resuming %s from step %d", run.run_id, len(state["trainer"]["metrics"]))
+        if distributed.is_main():
+            atomic.remove_leftovers(run_dir)  # of writes a killed run left unfinished
     elif distributed.is_main():
         if run_dir.exists():
             shutil.rmtree(run_dir)

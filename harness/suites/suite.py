@@ -78,6 +78,7 @@ def run_suite(suite: Suite, out_dir: Path, cache_dir: Path, progress: bool | Non
         raise UserError("under torchrun the processes share each run (data parallel); use executor: local, workers: 1")
     if main:
         atomic.prepare_out_dir(out_dir)
+        atomic.remove_leftovers(out_dir, recursive=False)  # a killed suite's unfinished leaderboard, say
         atomic.write_text(out_dir / "suite.yaml", yaml.safe_dump(suite.model_dump(mode="json"), sort_keys=False))
         base_dir, reused = resolve_base(suite, cache_dir)
     distributed.barrier()
