@@ -2,7 +2,7 @@
 
 import textwrap
 
-from tests.conftest import ROOT, grainbench
+from tests.conftest import ROOT, cli_in_process, grainbench
 
 
 def make_plugin(root):
@@ -47,8 +47,8 @@ def test_entry_point_algorithm_is_listed_and_trains(tmp_path):
     assert run_dir.name.startswith("half_grpo-arith-0-") and (run_dir / "DONE").exists()
     assert "half_grpo" in (tmp_path / "out" / "leaderboard.csv").read_text()
 
-    without = grainbench("validate", str(tmp_path / "s.yaml"))  # not installed → unknown name
-    assert without.returncode == 2 and "unknown algorithm 'half_grpo'" in without.stderr
+    code, err = cli_in_process("validate", str(tmp_path / "s.yaml"))  # not installed here → unknown name
+    assert code == 2 and "unknown algorithm 'half_grpo'" in err
 
 
 def test_a_broken_or_clashing_plugin_is_one_error_and_other_verbs_work(tmp_path):

@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from tests.conftest import ROOT, grainbench
+from tests.conftest import ROOT, cli_in_process, grainbench
 
 SMOKE = ROOT / "suites" / "smoke.yaml"
 TIME_VARYING = {"wall_seconds", "budget_fraction_time"}
@@ -79,7 +79,8 @@ def test_second_run_reuses_the_cached_base_and_repeats_the_metrics(two_runs):
     assert strip(metrics_of(tmp / "a")[1]) == strip(metrics_of(tmp / "b")[1])  # same seed → same metrics
 
 
-def test_rerun_skips_finished_runs(two_runs):
+def test_rerun_skips_finished_runs(two_runs, caplog):
     tmp, cache, *_ = two_runs
-    again = grainbench("run", str(SMOKE), "--out", str(tmp / "a"), "--cache", str(cache))
-    assert again.returncode == 0 and "finished earlier, skipping" in again.stderr
+    with caplog.at_level("INFO"):
+        code, err = cli_in_process("run", str(SMOKE), "--out", str(tmp / "a"), "--cache", str(cache))
+    assert code == 0 and "finished earlier, skipping" in caplog.text, err
