@@ -98,7 +98,8 @@ def test_hostile_programs(attacks, tmp_path, monkeypatch, env):
             "orphan alive": bool(_processes_with("grainbench-orphan-marker")),
             "output over cap": len(verdict.stdout.encode()) > 1 << 20,
         }
-        failures += [f"{name}: {what} (verdict {verdict.status}: {verdict.detail})" for what, bad in escaped.items() if bad]
+        failures += [f"{name}: {what} (verdict {verdict.status}: {verdict.detail}; stderr ...{verdict.stderr[-300:]!r})"
+                     for what, bad in escaped.items() if bad]
     assert not failures, failures
     assert check_solution("def add(a, b):\n    return a + b\n", "add", ADD_TESTS).status == "pass"  # the harness lives on
 
