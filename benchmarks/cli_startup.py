@@ -57,8 +57,8 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="cli_startup_"))
     try:
-        run = lambda: ["run", str(opts.suite), "--out", str(work / "out"), "--cache", str(work / "cache")]  # noqa: E731
-        in_process(run())  # builds the base and its evaluation once: every timed run below reuses them
+        args = ["run", str(opts.suite), "--out", str(work / "out"), "--cache", str(work / "cache")]
+        in_process(args)  # builds the base and its evaluation once: every timed run below reuses them
         rows = []
         for _ in range(opts.rounds):
             for how in ("in this process", "fresh process"):
@@ -66,9 +66,9 @@ def main() -> None:
                 who = resource.RUSAGE_SELF if how == "in this process" else resource.RUSAGE_CHILDREN
                 wall, cpu = time.perf_counter(), cpu_seconds(who)
                 if how == "in this process":
-                    in_process(run())
+                    in_process(args)
                 else:
-                    subprocess.run([sys.executable, "-m", "harness.cli", *run()], check=True, capture_output=True)
+                    subprocess.run([sys.executable, "-m", "harness.cli", *args], check=True, capture_output=True)
                 rows.append((how, time.perf_counter() - wall, cpu_seconds(who) - cpu))
     finally:
         shutil.rmtree(work, ignore_errors=True)

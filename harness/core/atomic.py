@@ -89,7 +89,7 @@ def directory(path: str | Path) -> Iterator[Path]:
 def remove_leftovers(folder: Path, recursive: bool = True) -> None:
     """Remove the temporary siblings (`.NAME.*.tmp`) that the writes above leave when their process is
     killed mid-write (SIGKILL runs no clean-up). Only for a folder that no other process writes in."""
-    for path in sorted(folder.rglob(".*.tmp") if recursive else folder.glob(".*.tmp"), reverse=True):  # inner first
+    for path in list(folder.rglob(".*.tmp") if recursive else folder.glob(".*.tmp")):
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
         else:
