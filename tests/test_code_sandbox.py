@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tasks.code import check_solution, run_program
-from tasks.code.sandbox import sandbox_mode
+from tasks.code.sandbox import Program, run, sandbox_mode
 
 ADD_TESTS = ["assert add(1, 2) == 3", "assert add(-1, 1) == 0"]
 
@@ -143,6 +143,18 @@ def test_output_is_captured_and_the_environment_scrubbed(mode, monkeypatch):
     verdict = run_program("import os, sys\nprint('to out')\nprint('to err', file=sys.stderr)\nprint(dict(os.environ))")
     assert verdict.status == "pass" and "to out" in verdict.stdout and "to err" in verdict.stderr
     assert "hunter2" not in verdict.stdout and "GRAINBENCH_PRIVATE_TOKEN" not in verdict.stdout
+
+
+def test_the_harness_programs_compiled_once_still_run_as_written(mode):
+    """A fork server compiles the harness's own files once per content and forks them compiled: each
+    run still runs its own bytes, as __main__, with its arguments, and a traceback names the file."""
+    for word in ("first", "second"):
+        source = (f"import sys\nif __name__ == '__main__':\n    print({word!r}, __file__, len(sys.argv))\n"
+                  f"    raise ValueError({word!r})\n")
+        verdict, _ = run(Program({"main.py": source}, precompiled=("main.py",)), 5.0)
+        said = verdict.stdout.split()
+        assert verdict.status == "fail" and said[0] == word and said[1].endswith("main.py") and said[2] == "3"
+        assert 'main.py", line 4' in verdict.stderr and f"ValueError: {word}" in verdict.stderr
 
 
 def test_the_runner_verdict_ignores_printed_claims(mode):

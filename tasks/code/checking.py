@@ -253,7 +253,8 @@ def check_solution(solution: str, entry_point: str, test_list: list[str], timeou
              "tests.py": "\n".join(test_list)}
     if cases is not None:
         files["cases.pkl"] = cases
-    verdict, report = run(Program(files, feed=nonce + entry_point.encode()), timeout_s)
+    verdict, report = run(Program(files, feed=nonce + entry_point.encode(), precompiled=("main.py", "candidate.py")),
+                          timeout_s)
     if verdict.status == "pass" and report != nonce:
         return Verdict("fail", verdict.stdout, verdict.stderr, verdict.duration_s, verdict.exit_code,
                        "exited with status 0 before its tests finished", verdict.mode)

@@ -21,7 +21,8 @@ timeout SIGKILLs the whole process group.
 In bwrap mode programs are forked by warm fork servers (`tasks.code.zygote`), one per worker, each
 in its own long-lived sandbox: a program still gets its own process, session, directory and
 limits, and everything it started is killed before the next one runs, but it skips interpreter
-start-up (3x faster). GRAINBENCH_SANDBOX_FORK=0 starts a fresh sandbox per program instead.
+start-up (3x faster), and the harness's own programs it runs (`Program.precompiled`: the checker)
+are compiled once per server (2x again). GRAINBENCH_SANDBOX_FORK=0 starts a fresh sandbox per program.
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ class Program:
     files: dict[str, str | bytes]
     main: str = "main.py"
     feed: bytes = b""
+    precompiled: tuple[str, ...] = ()  # the harness's own files among them, never a program under test: a
+    # fork server compiles each once and forks it compiled (`tasks.code.zygote`)
 
 
 def run_program(source: str, timeout_s: float = 5.0) -> Verdict:
@@ -165,7 +168,7 @@ def _warm_run(program: Program, timeout_s: float, limits: Limits, report_cap: in
         return Verdict("error", detail=f"could not start the sandbox: {e}", mode="bwrap"), b""
     job = {"files": program.files, "main": program.main, "feed": program.feed, "timeout": timeout_s,
            "cpu": int(timeout_s) + 2, "file_bytes": limits.file_bytes, "output_cap": OUTPUT_CAP,
-           "report_cap": report_cap}
+           "report_cap": report_cap, "precompiled": program.precompiled}
     result = server.run(job, timeout_s + 10.0)
     if result is not None and result.get("retire"):  # its candidate spawner is gone: a new server next time
         server.close()

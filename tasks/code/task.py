@@ -150,7 +150,8 @@ class CodeTask(Scoring):
         stream of pickled (args, expected) pairs the checker reads one at a time."""
         if record.id not in self._cases:
             program = Program({"main.py": OUTPUTS_PROGRAM, "reference.py": record.reference,
-                               "data.pkl": pickle.dumps(list(record.inputs))}, feed=record.entry_point.encode())
+                               "data.pkl": pickle.dumps(list(record.inputs))}, feed=record.entry_point.encode(),
+                              precompiled=("main.py",))
             verdict, report = run(program, 120.0, report_cap=REFERENCE_OUTPUT_CAP)
             if verdict.status != "pass" or len(report) >= REFERENCE_OUTPUT_CAP:
                 why = verdict.detail if verdict.status != "pass" else f"over {REFERENCE_OUTPUT_CAP} bytes of outputs"

@@ -12,11 +12,17 @@ a clean candidate process: not a fork of this server, whose memory has held ever
 of a *spawner* forked once at start-up, before any job, which only ever sees candidates' sources.
 The program receives two pipe ends to it as its third and fourth arguments.
 
+The harness's own programs (the checker, the candidate's loader: the same bytes run after run)
+are named in a job's `precompiled`: the server (or the spawner, for `candidate.py`) compiles each
+once and forks it compiled: with the warm imports, that halves the cost of a short program.
+Anything else, a program under test above all, is compiled in its own process, as `runpy` does.
+
 Protocol on stdin/stdout: 8-byte length + pickle. In: {"files", "main", "feed", "timeout",
-"report_cap", "output_cap", "cpu", "file_bytes"}; out: {"timed_out", "code", "out", "err", "report",
-"retire"} (retire: the spawner is gone, start a new server).
+"report_cap", "output_cap", "cpu", "file_bytes", "precompiled"}; out: {"timed_out", "code", "out",
+"err", "report", "retire"} (retire: the spawner is gone, start a new server).
 """
 
+import gc
 import os
 import pickle
 import resource
@@ -27,17 +33,21 @@ import socket
 import struct
 import sys
 import time
+import types
 
 for _name in ("typing", "math", "re", "collections", "itertools", "functools", "heapq", "bisect", "copy",
-              "string", "json", "fractions", "decimal", "datetime", "traceback", "statistics", "random"):
+              "string", "json", "fractions", "decimal", "datetime", "traceback", "statistics", "random",
+              "ast", "ctypes", "importlib", "runpy", "pkgutil"):  # ast: a traceback's carets
     try:
         __import__(_name)  # warm: every forked program finds these already imported
     except ImportError:
         pass
+gc.freeze()  # the collector of a forked program never walks (and so never copies) the warm objects
 
 SELF = os.getpid()
 PR_SET_DUMPABLE = 4
 SPAWNER = {"pid": None, "socket": None, "alive": False}
+COMPILED: dict[bytes, object] = {}  # the harness's own programs' code, by source
 
 
 def _not_dumpable() -> None:
@@ -121,15 +131,33 @@ def _become_program(workdir: str, out_w: int, err_w: int, keep: tuple[int, ...],
     resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
 
 
-def _run_path(main: str, argv: list[str]) -> None:
-    """Run a program file as __main__ in this process, and leave with its exit status."""
+def _compiled(path: str):
+    """The code of one of the harness's own program files, compiled once per content."""
+    with open(path, "rb") as f:
+        source = f.read()
+    if source not in COMPILED:
+        if len(COMPILED) >= 16:
+            COMPILED.clear()
+        COMPILED[source] = compile(source, os.path.basename(path), "exec")
+    return COMPILED[source]
+
+
+def _run_path(main: str, argv: list[str], compiled=None) -> None:
+    """Run a program file (or its `compiled` code) as __main__ in this process, and leave with its
+    exit status."""
     try:
         sys.argv = [main, *argv]
         sys.stdout = os.fdopen(1, "w", buffering=1)
         sys.stderr = os.fdopen(2, "w", buffering=1)
-        import runpy
+        if compiled is None:
+            import runpy
 
-        runpy.run_path(main, run_name="__main__")
+            runpy.run_path(main, run_name="__main__")
+        else:
+            module = types.ModuleType("__main__")
+            module.__file__ = main
+            sys.modules["__main__"] = module
+            exec(compiled, module.__dict__)
         code = 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
@@ -160,13 +188,17 @@ def _spawner(sock: socket.socket) -> None:
         if not data:
             os._exit(0)
         request = pickle.loads(data)
+        try:
+            compiled = _compiled(os.path.join(request["workdir"], "candidate.py")) if request["precompiled"] else None
+        except (OSError, SyntaxError, ValueError):
+            compiled = None  # then the candidate's own process meets the same error
         if os.fork() == 0:
             try:
                 out_w, err_w, requests_r, replies_w = fds
                 _become_program(request["workdir"], out_w, err_w, (requests_r, replies_w), request["cpu"], request["file_bytes"])
             except BaseException:
                 os._exit(1)
-            _run_path("candidate.py", [str(requests_r), str(replies_w)])
+            _run_path("candidate.py", [str(requests_r), str(replies_w)], compiled)
         for fd in fds:
             os.close(fd)
 
@@ -181,12 +213,13 @@ def _start_spawner() -> None:
     SPAWNER.update(pid=pid, socket=ours, alive=True)
 
 
-def _spawn_candidate(workdir: str, out_w: int, err_w: int, cpu: int, file_bytes: int) -> tuple[int, int] | None:
+def _spawn_candidate(workdir: str, out_w: int, err_w: int, cpu: int, file_bytes: int,
+                     precompiled: bool) -> tuple[int, int] | None:
     """(requests_w, replies_r) to a fresh candidate process in `workdir`, or None without a spawner."""
     requests_r, requests_w = os.pipe()
     replies_r, replies_w = os.pipe()
     try:
-        request = pickle.dumps({"workdir": workdir, "cpu": cpu, "file_bytes": file_bytes})
+        request = pickle.dumps({"workdir": workdir, "cpu": cpu, "file_bytes": file_bytes, "precompiled": precompiled})
         socket.send_fds(SPAWNER["socket"], [request], [out_w, err_w, requests_r, replies_w])
     except OSError:
         SPAWNER["alive"] = False
@@ -213,19 +246,26 @@ def _run(job: dict, counter: int) -> dict:
     report_r, report_w = os.pipe()
     candidate = ()
     if "candidate.py" in job["files"]:
-        candidate = _spawn_candidate(workdir, out_w, err_w, job["cpu"], job["file_bytes"])
+        candidate = _spawn_candidate(workdir, out_w, err_w, job["cpu"], job["file_bytes"],
+                                     "candidate.py" in job["precompiled"])
         if candidate is None:
             for fd in (out_r, out_w, err_r, err_w, feed_r, feed_w, report_r, report_w):
                 os.close(fd)
             shutil.rmtree(workdir, ignore_errors=True)
             return {"retire": True, "not_run": True}
+    compiled = None
+    if job["main"] in job["precompiled"]:
+        try:
+            compiled = _compiled(os.path.join(workdir, job["main"]))
+        except (OSError, SyntaxError, ValueError):
+            pass  # the program's own process meets the same error
     pid = os.fork()
     if pid == 0:  # the program
         try:
             _become_program(workdir, out_w, err_w, (feed_r, report_w, *candidate), job["cpu"], job["file_bytes"])
         except BaseException:
             os._exit(1)
-        _run_path(job["main"], [str(feed_r), str(report_w), *map(str, candidate)])
+        _run_path(job["main"], [str(feed_r), str(report_w), *map(str, candidate)], compiled)
     for fd in (out_w, err_w, feed_r, report_w, *candidate):
         os.close(fd)
     if job["feed"]:
