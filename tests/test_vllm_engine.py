@@ -16,15 +16,21 @@ from harness.spec.config import EmbeddedModel, WarmStart  # noqa: E402
 from harness.training.embedded import base_checkpoint, load_checkpoint  # noqa: E402
 from harness.training.policy import encode_prompt, response_logprobs, right_pad  # noqa: E402
 from tasks.arith import Arith  # noqa: E402
-from tests.conftest import ROOT, grainbench  # noqa: E402
+from tests.conftest import ROOT, cli_in_process  # noqa: E402
 
 # vLLM's CPU attention needs a head size of at least 32
 SPEC = EmbeddedModel(hidden_size=64, intermediate_size=128, num_layers=2, num_heads=2, num_kv_heads=1)
 
 
 @pytest.fixture(scope="module")
-def engines(tmp_path_factory):
-    path, _ = base_checkpoint(SPEC, WarmStart(steps=30, batch_size=16), [Arith()], tmp_path_factory.mktemp("cache"))
+def cache(tmp_path_factory):
+    """One base cache for the module: the suites below share the smoke suite's base."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def engines(cache):
+    path, _ = base_checkpoint(SPEC, WarmStart(steps=30, batch_size=16), [Arith()], cache)
     tokenizer, model = load_checkpoint(path)
     prompts = [encode_prompt(tokenizer, p.prompt) for p in Arith().eval_problems(8)]
     return model, tokenizer, HFEngine(model, tokenizer), VLLMEngine(model, tokenizer), prompts
@@ -74,19 +80,6 @@ def test_weights_pushed_after_an_update_are_used(engines):
     assert [g.response_ids for g in greedy(vllm, prompts)] == after
 
 
-def test_a_suite_trains_through_the_vllm_engine(tmp_path):
-    suite = yaml.safe_load((ROOT / "suites" / "smoke.yaml").read_text())
-    suite["model"]["embedded"] = SPEC.model_dump()
-    suite["algorithms"] = {"sapo_segment": {}}  # needs entropies, which vLLM does not return
-    suite["engine"] = "vllm"
-    path = tmp_path / "vllm.yaml"
-    path.write_text(yaml.safe_dump(suite))
-    r = grainbench("run", str(path), "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"))
-    assert r.returncode == 0, r.stderr
-    row = pd.read_csv(tmp_path / "out" / "leaderboard.csv").iloc[0]
-    assert row["engine"] == "vllm" and row["steps"] >= 3
-
-
 def test_top_p_rollouts_get_the_trainers_untruncated_behaviour_logprobs(engines):
     """vLLM's processed log-probs are renormalised after top-p; the trainer recomputes them (charged)."""
     from harness.spec.config import Rollout, Train
@@ -117,7 +110,23 @@ def test_per_prompt_limits(engines):
         assert all(len(g.response_ids) <= limit for g in group)
 
 
-def test_a_resumed_run_samples_from_its_resumed_weights(tmp_path, monkeypatch):
+# The suites below run in this process, after the tests on the shared engines (pytest runs a file in
+# order): a suite's vLLM engine, when it goes, takes vLLM's process-wide parallel state with it.
+
+def test_a_suite_trains_through_the_vllm_engine(tmp_path, cache):
+    suite = yaml.safe_load((ROOT / "suites" / "smoke.yaml").read_text())
+    suite["model"]["embedded"] = SPEC.model_dump()
+    suite["algorithms"] = {"sapo_segment": {}}  # needs entropies, which vLLM does not return
+    suite["engine"] = "vllm"
+    path = tmp_path / "vllm.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    code, err = cli_in_process("run", str(path), "--out", str(tmp_path / "out"), "--cache", str(cache))
+    assert code == 0, err
+    row = pd.read_csv(tmp_path / "out" / "leaderboard.csv").iloc[0]
+    assert row["engine"] == "vllm" and row["steps"] >= 3
+
+
+def test_a_resumed_run_samples_from_its_resumed_weights(tmp_path, cache, monkeypatch):
     """Cut a vllm run after its 50 % evaluation and resume it: it repeats the uninterrupted run."""
     import json
 
@@ -131,7 +140,7 @@ def test_a_resumed_run_samples_from_its_resumed_weights(tmp_path, monkeypatch):
     path = tmp_path / "vllm.yaml"
     path.write_text(yaml.safe_dump(suite))
     spec = load_suite(path)
-    run_suite(spec, tmp_path / "whole", tmp_path / "cache", progress=False)
+    run_suite(spec, tmp_path / "whole", cache, progress=False)
     step = Trainer.step
 
     def power_cut(self, i):
@@ -142,9 +151,9 @@ def test_a_resumed_run_samples_from_its_resumed_weights(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Trainer, "step", power_cut)
     with pytest.raises(KeyboardInterrupt):
-        run_suite(spec, tmp_path / "cut", tmp_path / "cache", progress=False)
+        run_suite(spec, tmp_path / "cut", cache, progress=False)
     monkeypatch.setattr(Trainer, "step", step)
-    run_suite(spec, tmp_path / "cut", tmp_path / "cache", progress=False)
+    run_suite(spec, tmp_path / "cut", cache, progress=False)
     rows = lambda out: [{k: v for k, v in json.loads(line).items() if k != "wall_seconds"}
                         for line in next((out / "runs").iterdir()).joinpath("metrics.jsonl").read_text().splitlines()]
     assert rows(tmp_path / "cut") == rows(tmp_path / "whole")
