@@ -59,12 +59,25 @@ def progress(out, cache) -> int:
     return written + steps
 
 
-def test_suite_killed_at_a_random_point_resumes_to_the_same_leaderboard(tmp_path):
-    suite = suite_file(tmp_path, "resume", algorithms={"grpo": {}, "dr_grpo": {}, "mpo": {"k": [2]}},
-                       eval={"n": 2, "k": [1, 2], "every": 0.5})
-    code, err = cli_in_process("run", str(suite), "--out", str(tmp_path / "whole"), "--cache", str(tmp_path / "cache_whole"))
+# three runs, one thread each, however they are executed: the same results wherever they run
+THREE_RUNS = {"algorithms": {"grpo": {}, "gspo": {}, "mpo": {"k": [2]}}, "eval": {"n": 2, "k": [1, 2], "every": 0.5}}
+
+
+@pytest.fixture(scope="module")
+def alone(tmp_path_factory):
+    """The three runs one after another in this process, uninterrupted: what a killed and resumed
+    suite, Ray and worker processes must each give. (results, cache)"""
+    tmp = tmp_path_factory.mktemp("alone")
+    suite = suite_file(tmp, "alone", executor={"kind": "local", "cpus_per_run": 1}, **THREE_RUNS)
+    code, err = cli_in_process("run", str(suite), "--out", str(tmp / "alone"), "--cache", str(tmp / "cache"))
     assert code == 0, err
-    total = progress(tmp_path / "whole", tmp_path / "cache_whole")
+    return tmp / "alone", tmp / "cache"
+
+
+def test_suite_killed_at_a_random_point_resumes_to_the_same_leaderboard(tmp_path, alone):
+    suite = suite_file(tmp_path, "resume", executor={"kind": "local", "cpus_per_run": 1}, **THREE_RUNS)
+    whole = alone[0]
+    total = progress(*alone)  # a fresh cache: the kill may land in the warm start too
 
     # anywhere — warm start, a run, an evaluation, a write — at a point of the suite's own progress, so
     # the kill lands inside the suite however busy the machine is; then up to 0.3 s later, inside a step
@@ -85,40 +98,32 @@ def test_suite_killed_at_a_random_point_resumes_to_the_same_leaderboard(tmp_path
     code, err = cli_in_process("run", str(suite), "--out", str(out), "--cache", str(cache))
     assert code == 0, err
     context = f"killed {after:.2f} s after point {point} of {total} (seed {seed})"
-    pd.testing.assert_frame_equal(comparable(out), comparable(tmp_path / "whole"), obj=context)
-    assert run_metrics(out) == run_metrics(tmp_path / "whole"), context
+    pd.testing.assert_frame_equal(comparable(out), comparable(whole), obj=context)
+    assert run_metrics(out) == run_metrics(whole), context
     assert not list(out.rglob("*.tmp")), "a temporary file survived the resume"
 
 
-def test_ray_executor_gives_the_local_leaderboard(tmp_path):
+def test_ray_executor_gives_the_local_leaderboard(tmp_path, alone):
     pytest.importorskip("ray", reason="the ray executor needs Ray (pip install -e '.[ray]')")
-    cache = str(tmp_path / "cache")
-    two_runs = {"algorithms": {"grpo": {}, "mpo": {"k": [2]}}}
-    local = suite_file(tmp_path, "local", executor={"kind": "local", "cpus_per_run": 1}, **two_runs)
-    on_ray = suite_file(tmp_path, "ray", executor={"kind": "ray", "cpus_per_run": 1}, **two_runs)
-    code, err = cli_in_process("run", str(local), "--out", str(tmp_path / "local"), "--cache", cache)
-    assert code == 0, err
-    b = grainbench("run", str(on_ray), "--out", str(tmp_path / "ray"), "--cache", cache)
+    whole, cache = alone
+    on_ray = suite_file(tmp_path, "ray", executor={"kind": "ray", "cpus_per_run": 1}, **THREE_RUNS)
+    b = grainbench("run", str(on_ray), "--out", str(tmp_path / "ray"), "--cache", str(cache))
     assert b.returncode == 0, b.stderr
-    assert "submitted 2 runs to Ray" in b.stderr and "(_run_remotely pid=" in b.stderr
-    assert len(comparable(tmp_path / "ray")) == 2
-    pd.testing.assert_frame_equal(comparable(tmp_path / "ray"), comparable(tmp_path / "local"))
-    assert run_metrics(tmp_path / "ray") == run_metrics(tmp_path / "local")
+    assert "submitted 3 runs to Ray" in b.stderr and "(_run_remotely pid=" in b.stderr
+    assert len(comparable(tmp_path / "ray")) == 3
+    pd.testing.assert_frame_equal(comparable(tmp_path / "ray"), comparable(whole))
+    assert run_metrics(tmp_path / "ray") == run_metrics(whole)
 
 
-def test_local_workers_give_the_leaderboard_of_one_process_with_as_many_threads(tmp_path):
-    cache = str(tmp_path / "cache")
-    runs = {"algorithms": {"grpo": {}, "gspo": {}, "mpo": {"k": [2]}}}
-    alone = suite_file(tmp_path, "alone", executor={"kind": "local", "cpus_per_run": 1}, **runs)
-    workers = suite_file(tmp_path, "workers", executor={"kind": "local", "workers": 2}, **runs)
-    code, err = cli_in_process("run", str(alone), "--out", str(tmp_path / "alone"), "--cache", cache)
-    assert code == 0, err
-    b = grainbench("run", str(workers), "--out", str(tmp_path / "workers"), "--cache", cache)
+def test_local_workers_give_the_leaderboard_of_one_process_with_as_many_threads(tmp_path, alone):
+    whole, cache = alone
+    workers = suite_file(tmp_path, "workers", executor={"kind": "local", "workers": 2}, **THREE_RUNS)
+    b = grainbench("run", str(workers), "--out", str(tmp_path / "workers"), "--cache", str(cache))
     assert b.returncode == 0, b.stderr
     assert "running 3 runs in 2 worker processes (1 threads each)" in b.stderr
     assert len(comparable(tmp_path / "workers")) == 3
-    pd.testing.assert_frame_equal(comparable(tmp_path / "workers"), comparable(tmp_path / "alone"))
-    assert run_metrics(tmp_path / "workers") == run_metrics(tmp_path / "alone")
+    pd.testing.assert_frame_equal(comparable(tmp_path / "workers"), comparable(whole))
+    assert run_metrics(tmp_path / "workers") == run_metrics(whole)
 
 
 def test_an_interrupted_run_resumes_from_its_last_evaluation(tmp_path, monkeypatch, caplog):

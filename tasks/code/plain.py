@@ -66,37 +66,59 @@ def _plain_form(value, depth=0):
     return value
 
 
+def _allowed(obj) -> bool:
+    return type(obj) in PLAIN or (type(obj) is type and TYPES.get(obj.__name__) is obj)
+
+
+class _Plain(pickle.Pickler):
+    """The fast path: the C pickler never calls back for exact None, bool, int, float, str, bytes,
+    list, tuple, dict, set and frozenset, so millions of them cost what pickling costs."""
+
+    def reducer_override(self, obj):
+        if _allowed(obj):
+            return NotImplemented
+        raise _NotPlainYet
+
+
+class _WithHandles(pickle.Pickler):
+    def __init__(self, file, register):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.register = register
+
+    def persistent_id(self, obj):
+        if _allowed(obj):
+            return None
+        if self.register is None:
+            raise Unencodable(f"a {type(obj).__name__} is not plain data")
+        return self.register(obj)
+
+
+class _Loader(pickle.Unpickler):
+    def __init__(self, file, resolve):
+        super().__init__(file)
+        self.resolve = resolve
+
+    def find_class(self, module, name):
+        if module == "builtins" and name in TYPES:
+            return TYPES[name]
+        raise ValueError(f"{module}.{name} is not plain data")
+
+    def persistent_load(self, pid):
+        if self.resolve is None or type(pid) is not int:
+            raise ValueError("a handle where none may be")
+        return self.resolve(pid)
+
+
 def encode(value, register=None):
     """Bytes for `value`. Objects of any other type become handles `register(obj)` when `register` is
     given (their methods never run here), else Unencodable."""
-
-    def allowed(obj) -> bool:
-        return type(obj) in PLAIN or (type(obj) is type and TYPES.get(obj.__name__) is obj)
-
-    class Plain(pickle.Pickler):
-        """The fast path: the C pickler never calls back for exact None, bool, int, float, str, bytes,
-        list, tuple, dict, set and frozenset, so millions of them cost what pickling costs."""
-
-        def reducer_override(self, obj):
-            if allowed(obj):
-                return NotImplemented
-            raise _NotPlainYet
-
-    class WithHandles(pickle.Pickler):
-        def persistent_id(self, obj):
-            if allowed(obj):
-                return None
-            if register is None:
-                raise Unencodable(f"a {type(obj).__name__} is not plain data")
-            return register(obj)
-
     buffer = io.BytesIO()
     try:
         try:
-            Plain(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+            _Plain(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
         except _NotPlainYet:  # subclasses of plain types, numpy values, handles: the slow path
             buffer = io.BytesIO()
-            WithHandles(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(_plain_form(value))
+            _WithHandles(buffer, register).dump(_plain_form(value))
     except RecursionError:
         raise Unencodable("nested too deeply (or a cycle)") from None
     return buffer.getvalue()
@@ -105,20 +127,8 @@ def encode(value, register=None):
 def decode(data, resolve=None):
     """The value `data` stands for; ValueError on anything else. `resolve(id)` gives the object a
     handle stands for (without it, a handle is refused)."""
-
-    class Loader(pickle.Unpickler):
-        def find_class(self, module, name):
-            if module == "builtins" and name in TYPES:
-                return TYPES[name]
-            raise ValueError(f"{module}.{name} is not plain data")
-
-        def persistent_load(self, pid):
-            if resolve is None or type(pid) is not int:
-                raise ValueError("a handle where none may be")
-            return resolve(pid)
-
     try:
-        return Loader(io.BytesIO(data)).load()
+        return _Loader(io.BytesIO(data), resolve).load()
     except ValueError:
         raise
     except Exception as e:  # a malformed stream
