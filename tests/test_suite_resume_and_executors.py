@@ -77,7 +77,7 @@ def alone(tmp_path_factory):
 def test_suite_killed_at_a_random_point_resumes_to_the_same_leaderboard(tmp_path, alone):
     suite = suite_file(tmp_path, "resume", executor={"kind": "local", "cpus_per_run": 1}, **THREE_RUNS)
     whole = alone[0]
-    total = progress(*alone)  # a fresh cache: the kill may land in the warm start too
+    total = progress(*alone)  # base included: the killed suite starts on an empty cache, so it may die warm-starting
 
     # anywhere — warm start, a run, an evaluation, a write — at a point of the suite's own progress, so
     # the kill lands inside the suite however busy the machine is; then up to 0.3 s later, inside a step

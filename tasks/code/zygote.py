@@ -132,13 +132,17 @@ def _become_program(workdir: str, out_w: int, err_w: int, keep: tuple[int, ...],
 
 
 def _compiled(path: str):
-    """The code of one of the harness's own program files, compiled once per content."""
-    with open(path, "rb") as f:
-        source = f.read()
-    if source not in COMPILED:
-        if len(COMPILED) >= 16:
-            COMPILED.clear()
-        COMPILED[source] = compile(source, os.path.basename(path), "exec")
+    """The code of one of the harness's own program files, compiled once per content; None where it
+    cannot be (the program's own process then meets the same error)."""
+    try:
+        with open(path, "rb") as f:
+            source = f.read()
+        if source not in COMPILED:
+            if len(COMPILED) >= 16:
+                COMPILED.clear()
+            COMPILED[source] = compile(source, os.path.basename(path), "exec")
+    except (OSError, SyntaxError, ValueError):
+        return None
     return COMPILED[source]
 
 
@@ -188,10 +192,7 @@ def _spawner(sock: socket.socket) -> None:
         if not data:
             os._exit(0)
         request = pickle.loads(data)
-        try:
-            compiled = _compiled(os.path.join(request["workdir"], "candidate.py")) if request["precompiled"] else None
-        except (OSError, SyntaxError, ValueError):
-            compiled = None  # then the candidate's own process meets the same error
+        compiled = _compiled(os.path.join(request["workdir"], "candidate.py")) if request["precompiled"] else None
         if os.fork() == 0:
             try:
                 out_w, err_w, requests_r, replies_w = fds
@@ -253,12 +254,7 @@ def _run(job: dict, counter: int) -> dict:
                 os.close(fd)
             shutil.rmtree(workdir, ignore_errors=True)
             return {"retire": True, "not_run": True}
-    compiled = None
-    if job["main"] in job["precompiled"]:
-        try:
-            compiled = _compiled(os.path.join(workdir, job["main"]))
-        except (OSError, SyntaxError, ValueError):
-            pass  # the program's own process meets the same error
+    compiled = _compiled(os.path.join(workdir, job["main"])) if job["main"] in job["precompiled"] else None
     pid = os.fork()
     if pid == 0:  # the program
         try:
